@@ -1,0 +1,33 @@
+from django.contrib.auth.models import BaseUserManager
+
+from reps.core.querysets import TenantQuerySet
+
+
+class UserQuerySet(TenantQuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    """Email login: the email, lower-cased, is the username."""
+
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        return self.get(email=(username or "").strip().lower())
+
+    def create_user(self, email, password=None, **fields):
+        if not email:
+            raise ValueError("A user needs an email address.")
+        user = self.model(email=email, **fields)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **fields):
+        fields.setdefault("is_staff", True)
+        fields.setdefault("is_superuser", True)
+        if not (fields["is_staff"] and fields["is_superuser"]):
+            raise ValueError("A superuser must have is_staff and is_superuser set.")
+        return self.create_user(email, password, **fields)

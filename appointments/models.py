@@ -1,0 +1,101 @@
+import datetime
+
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.db import models
+from django.db.models import F, Func, Q
+
+from gyms.models import GymSettings
+from reps.core.models import TenantModel
+
+from .querysets import AppointmentQuerySet
+
+
+class AppointmentStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    CONFIRMED = "confirmed", "Confirmed"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    NO_SHOW = "no_show", "No-show"
+
+
+# The statuses in which an appointment holds its staff member's time.
+ACTIVE_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)
+
+
+class TimeRange(Func):
+    """tstzrange(start, end, '[)'): the half-open interval [start, end)."""
+
+    function = "TSTZRANGE"
+    output_field = DateTimeRangeField()
+
+
+class Appointment(TenantModel):
+    """A tour or trial session booked with a lead, usually with a staff member."""
+
+    # Indexed by (lead, -scheduled_time) below.
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="appointments", db_index=False)
+    branch = models.ForeignKey(
+        "gyms.Branch", on_delete=models.SET_NULL, null=True, blank=True, related_name="appointments"
+    )
+    staff = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="appointments"
+    )
+    scheduled_time = models.DateTimeField(db_index=True)
+    end_time = models.DateTimeField(blank=True, help_text="Defaults to the gym's appointment length.")
+    title = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=AppointmentStatus.choices, default=AppointmentStatus.SCHEDULED)
+    call = models.ForeignKey(
+        "calls.CallLog", on_delete=models.SET_NULL, null=True, blank=True, related_name="appointments"
+    )
+
+    objects = models.Manager.from_queryset(AppointmentQuerySet)()
+
+    class Meta:
+        ordering = ["scheduled_time"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_time__gt=F("scheduled_time")),
+                name="appointment_end_after_start",
+                violation_error_message="An appointment must end after it starts.",
+            ),
+            # PostgreSQL itself refuses two active appointments of one staff
+            # member whose [start, end) intervals overlap, so two concurrent
+            # bookings cannot both win. Back-to-back ones do not overlap.
+            ExclusionConstraint(
+                name="appointment_staff_no_overlap",
+                expressions=[
+                    ("staff", RangeOperators.EQUAL),
+                    (TimeRange("scheduled_time", "end_time"), RangeOperators.OVERLAPS),
+                ],
+                condition=Q(status__in=ACTIVE_STATUSES, staff__isnull=False),
+                violation_error_code="overlap",
+                violation_error_message="This staff member already has an appointment at that time.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["gym", "status", "scheduled_time"], name="appt_gym_status_time_idx"),
+            models.Index(fields=["lead", "-scheduled_time"], name="appt_lead_time_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.title} at {self.scheduled_time:%Y-%m-%d %H:%M}"
+
+    def fill_default_end_time(self):
+        """Without an end, the appointment lasts the gym's default length."""
+        if self.end_time is None and self.scheduled_time is not None and self.gym_id is not None:
+            minutes = (
+                GymSettings.objects.filter(gym_id=self.gym_id)
+                .values_list("default_appointment_minutes", flat=True)
+                .first()
+            ) or GymSettings._meta.get_field("default_appointment_minutes").default
+            self.end_time = self.scheduled_time + datetime.timedelta(minutes=minutes)
+
+    def clean_fields(self, exclude=None):
+        self.fill_default_end_time()
+        super().clean_fields(exclude)
+
+    def save(self, *args, **kwargs):
+        self.fill_default_end_time()
+        super().save(*args, **kwargs)

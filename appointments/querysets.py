@@ -1,0 +1,5 @@
+from reps.core.querysets import TenantQuerySet
+
+
+class AppointmentQuerySet(TenantQuerySet):
+    pass

@@ -1,0 +1,117 @@
+from django.db import models
+from django.db.models import F, Q
+
+from reps.core.models import TenantModel, same_gym_key
+
+from .querysets import CallLogQuerySet, CampaignQuerySet
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+
+
+class Campaign(TenantModel):
+    """A batch of calls with one purpose, like 'January re-engagement'."""
+
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    starts_on = models.DateField(null=True, blank=True)
+    ends_on = models.DateField(null=True, blank=True)
+
+    objects = models.Manager.from_queryset(CampaignQuerySet)()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(starts_on__isnull=True) | Q(ends_on__isnull=True) | Q(ends_on__gte=F("starts_on")),
+                name="campaign_dates_order",
+                violation_error_message="A campaign cannot end before it starts.",
+            ),
+            same_gym_key("campaign"),
+        ]
+        indexes = [models.Index(fields=["gym", "status"], name="campaign_gym_status_idx")]
+
+    def __str__(self):
+        return self.name
+
+
+class CallStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    NO_ANSWER = "no_answer", "No answer"
+
+
+class CallOutcome(models.TextChoices):
+    APPOINTMENT_BOOKED = "appointment_booked", "Appointment booked"
+    FOLLOW_UP_NEEDED = "follow_up_needed", "Follow-up needed"
+    NOT_INTERESTED = "not_interested", "Not interested"
+    WRONG_NUMBER = "wrong_number", "Wrong number"
+    VOICEMAIL = "voicemail", "Voicemail"
+    NO_ANSWER = "no_answer", "No answer"
+    OTHER = "other", "Other"
+
+
+class CallLog(TenantModel):
+    """One call to (or from) a lead, by the AI agent or by staff."""
+
+    # Indexed by (lead, -start_time) below.
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="calls", db_index=False)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
+    )
+    start_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds.")
+    status = models.CharField(max_length=20, choices=CallStatus.choices, default=CallStatus.SCHEDULED)
+    outcome = models.CharField(max_length=30, choices=CallOutcome.choices, blank=True)
+    notes = models.TextField(blank=True)
+    is_ai_call = models.BooleanField(default=False)
+    retell_call_id = models.CharField(
+        max_length=255, null=True, blank=True, help_text="The voice platform's id of this call."
+    )
+
+    objects = models.Manager.from_queryset(CallLogQuerySet)()
+
+    class Meta:
+        ordering = ["-start_time"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_time__isnull=True) | Q(start_time__isnull=True) | Q(end_time__gte=F("start_time")),
+                name="calllog_end_after_start",
+                violation_error_message="A call cannot end before it starts.",
+            ),
+            # The voice platform's ids are global, so one id is one call.
+            models.UniqueConstraint(
+                fields=["retell_call_id"],
+                condition=Q(retell_call_id__isnull=False),
+                name="calllog_retell_call_id_key",
+                violation_error_message="A call with this voice-platform id exists already.",
+            ),
+            same_gym_key("calllog"),
+        ]
+        indexes = [
+            models.Index(fields=["gym", "status", "start_time"], name="calllog_gym_status_start_idx"),
+            models.Index(fields=["gym", "start_time"], name="calllog_gym_start_idx"),
+            models.Index(fields=["lead", "-start_time"], name="calllog_lead_start_idx"),
+        ]
+
+    def __str__(self):
+        return f"Call to {self.lead_id} ({self.get_status_display()})"
+
+
+class CallTranscript(TenantModel):
+    call = models.OneToOneField(CallLog, on_delete=models.CASCADE, related_name="transcript")
+    content = models.TextField(blank=True, help_text="The whole conversation as text.")
+    utterances = models.JSONField(
+        default=list, blank=True, help_text='[{"role": "agent" | "user", "content": "..."}, ...]'
+    )
+
+    def __str__(self):
+        return f"Transcript of {self.call_id}"

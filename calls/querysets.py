@@ -1,0 +1,9 @@
+from reps.core.querysets import TenantQuerySet
+
+
+class CampaignQuerySet(TenantQuerySet):
+    pass
+
+
+class CallLogQuerySet(TenantQuerySet):
+    pass

@@ -1,0 +1,211 @@
+import datetime
+import zoneinfo
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from reps.core.models import BaseModel, TenantModel, phone_check, same_gym_key
+
+from .querysets import KnowledgeBaseEntryQuerySet
+
+
+def validate_timezone(value):
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            "%(value)s is not an IANA time zone name, like Europe/London.",
+            code="invalid_timezone",
+            params={"value": value},
+        )
+
+
+def validate_country_code(value):
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(
+            "%(value)s is not a two-letter country code, like US or GB.",
+            code="invalid_country",
+            params={"value": value},
+        )
+
+
+class Gym(BaseModel):
+    """The tenant: every other business row belongs to exactly one gym."""
+
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    email = models.EmailField(max_length=255, blank=True)
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164; the number the voice agent calls from.")
+    website = models.URLField(max_length=255, blank=True)
+    timezone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_timezone],
+        help_text="IANA name; 'per day' figures use this gym's local day.",
+    )
+    country_code = models.CharField(
+        max_length=2,
+        default="US",
+        validators=[validate_country_code],
+        help_text="ISO 3166 code; the default region for phone numbers written without a country code.",
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(country_code__regex=r"^[A-Z]{2}$"),
+                name="gym_country_code_iso",
+                violation_error_message="The country code must be two capital letters.",
+            ),
+            phone_check("gym"),
+        ]
+
+    phone_fields = ("phone",)
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def tzinfo(self):
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def phone_region(self):
+        return self.country_code
+
+
+class Branch(TenantModel):
+    """A location of a gym."""
+
+    name = models.CharField(max_length=255)
+    address = models.CharField(max_length=255, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=100, blank=True)
+    zip_code = models.CharField(max_length=20, blank=True)
+    phone = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "branches"
+        constraints = [same_gym_key("branch"), phone_check("branch")]
+
+    phone_fields = ("phone",)
+
+    def __str__(self):
+        return self.name
+
+
+class GymSettings(TenantModel):
+    """Scheduling and calling rules of one gym."""
+
+    gym = models.OneToOneField(Gym, on_delete=models.CASCADE, related_name="settings")
+    default_appointment_minutes = models.PositiveSmallIntegerField(
+        default=60, validators=[MinValueValidator(5), MaxValueValidator(480)]
+    )
+    calling_hours_start = models.TimeField(default=datetime.time(9, 0), help_text="Gym local time.")
+    calling_hours_end = models.TimeField(default=datetime.time(20, 0), help_text="Gym local time.")
+    max_call_attempts = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(20)]
+    )
+
+    class Meta:
+        verbose_name_plural = "gym settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(default_appointment_minutes__gte=5, default_appointment_minutes__lte=480),
+                name="gymsettings_appointment_minutes_range",
+                violation_error_message="The default appointment length must be between 5 and 480 minutes.",
+            ),
+            models.CheckConstraint(
+                condition=Q(calling_hours_start__lt=F("calling_hours_end")),
+                name="gymsettings_calling_hours_order",
+                violation_error_message="Calling hours must start before they end.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_call_attempts__gte=1),
+                name="gymsettings_max_call_attempts_positive",
+                violation_error_message="At least one call attempt must be allowed.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Settings of {self.gym}"
+
+
+class AISettings(TenantModel):
+    """How the AI voice agent talks for this gym."""
+
+    gym = models.OneToOneField(Gym, on_delete=models.CASCADE, related_name="ai_settings")
+    is_enabled = models.BooleanField(default=True)
+    agent_id = models.CharField(max_length=255, blank=True, help_text="The voice platform's agent id.")
+    persona_name = models.CharField(max_length=100, default="Alex")
+    greeting = models.TextField(blank=True)
+    instructions = models.TextField(blank=True, help_text="What the agent should do and say.")
+    qualification_questions = models.JSONField(default=list, blank=True)
+    max_call_minutes = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(60)]
+    )
+
+    class Meta:
+        verbose_name = "AI settings"
+        verbose_name_plural = "AI settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_call_minutes__gte=1, max_call_minutes__lte=60),
+                name="aisettings_max_call_minutes_range",
+                violation_error_message="A call may last between 1 and 60 minutes.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"AI settings of {self.gym}"
+
+
+class VoiceSettings(TenantModel):
+    """The agent's voice."""
+
+    gym = models.OneToOneField(Gym, on_delete=models.CASCADE, related_name="voice_settings")
+    voice_id = models.CharField(max_length=255, blank=True)
+    language = models.CharField(max_length=16, default="en-US")
+    speaking_rate = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=1,
+        validators=[MinValueValidator(0.5), MaxValueValidator(2)],
+    )
+    voicemail_message = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "voice settings"
+        verbose_name_plural = "voice settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(speaking_rate__gte=0.5, speaking_rate__lte=2),
+                name="voicesettings_speaking_rate_range",
+                violation_error_message="The speaking rate must be between 0.5 and 2.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Voice settings of {self.gym}"
+
+
+class KnowledgeBaseEntry(TenantModel):
+    """What the agent may tell callers: prices, hours, classes."""
+
+    title = models.CharField(max_length=255)
+    content = models.TextField()
+    category = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    objects = models.Manager.from_queryset(KnowledgeBaseEntryQuerySet)()
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name_plural = "knowledge base entries"
+        indexes = [models.Index(fields=["gym", "is_active"], name="kb_gym_active_idx")]
+
+    def __str__(self):
+        return self.title

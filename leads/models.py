@@ -1,0 +1,153 @@
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from reps.core.models import TenantModel, phone_check, same_gym_key
+
+from .querysets import LeadQuerySet, LeadTagQuerySet
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new", "New"
+    CONTACTED = "contacted", "Contacted"
+    QUALIFIED = "qualified", "Qualified"
+    CONVERTED = "converted", "Converted"
+    LOST = "lost", "Lost"
+
+
+class Lead(TenantModel):
+    """A prospective member whom the gym (and its voice agent) follows up."""
+
+    branch = models.ForeignKey(
+        "gyms.Branch", on_delete=models.SET_NULL, null=True, blank=True, related_name="leads"
+    )
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField(max_length=255, blank=True)
+    phone = models.CharField(max_length=20, help_text="Stored in E.164; unique among the gym's leads.")
+    status = models.CharField(max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW)
+    source = models.CharField(max_length=100, blank=True, help_text="Where the lead came from: website, referral...")
+    notes = models.TextField(blank=True)
+    tags = models.ManyToManyField("LeadTag", through="LeadTagAssignment", related_name="leads", blank=True)
+    # Added in migration 0002 (the seed's "LeadV2"), backfilled from calls and appointments.
+    engagement_score = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(100)], help_text="0 to 100; how engaged the lead has been."
+    )
+    last_interaction = models.DateTimeField(null=True, blank=True)
+
+    objects = models.Manager.from_queryset(LeadQuerySet)()
+
+    phone_fields = ("phone",)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gym", "phone"],
+                name="lead_gym_phone_key",
+                violation_error_message="This gym already has a lead with this phone number.",
+            ),
+            phone_check("lead", required=True),
+            models.CheckConstraint(
+                condition=Q(engagement_score__lte=100),
+                name="lead_engagement_score_range",
+                violation_error_message="The engagement score must be between 0 and 100.",
+            ),
+            same_gym_key("lead"),
+        ]
+        indexes = [
+            models.Index(fields=["gym", "status"], name="lead_gym_status_idx"),
+            models.Index(fields=["gym", "email"], name="lead_gym_email_idx"),
+            models.Index(fields=["gym", "-created_at"], name="lead_gym_created_idx"),
+        ]
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def full_name(self):
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class LeadTag(TenantModel):
+    name = models.CharField(max_length=50)
+    color = models.CharField(max_length=7, default="#6B7280", help_text="A hex colour, like #22C55E.")
+
+    objects = models.Manager.from_queryset(LeadTagQuerySet)()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "gym",
+                Lower("name"),
+                name="leadtag_gym_name_key",
+                violation_error_message="This gym already has a tag with this name.",
+            ),
+            models.CheckConstraint(
+                condition=Q(color__regex=r"^#[0-9A-Fa-f]{6}$"),
+                name="leadtag_color_hex",
+                violation_error_message="The colour must look like #22C55E.",
+            ),
+            same_gym_key("leadtag"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class LeadTagAssignment(TenantModel):
+    """The join table between leads and tags (the seed's lead_tag_association).
+
+    It carries the gym so that row-level rules and same-gym keys can apply to
+    it like to every other tenant table.
+    """
+
+    # Indexed by the unique (lead, tag) key.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="tag_assignments", db_index=False)
+    tag = models.ForeignKey(LeadTag, on_delete=models.CASCADE, related_name="assignments")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead", "tag"],
+                name="leadtagassignment_lead_tag_key",
+                violation_error_message="The lead already has this tag.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.lead} / {self.tag}"
+
+
+class InterestLevel(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class LeadQualification(TenantModel):
+    """What the agent or staff learned about a lead; score ranks leads."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="qualification")
+    score = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    interest_level = models.CharField(max_length=10, choices=InterestLevel.choices, blank=True)
+    fitness_goals = models.TextField(blank=True)
+    budget = models.CharField(max_length=100, blank=True)
+    timeline = models.CharField(max_length=100, blank=True, help_text="When the lead wants to start.")
+    notes = models.TextField(blank=True)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(score__lte=100),
+                name="leadqualification_score_range",
+                violation_error_message="The score must be between 0 and 100.",
+            ),
+        ]
+        indexes = [models.Index(fields=["gym", "-score"], name="leadqual_gym_score_idx")]
+
+    def __str__(self):
+        return f"Qualification of {self.lead} ({self.score})"

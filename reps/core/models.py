@@ -1,0 +1,120 @@
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .phones import E164_REGEX, normalize_phone
+from .querysets import TenantManager
+
+
+class BaseModel(models.Model):
+    """UUID primary key and timezone-aware timestamps."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # A default rather than auto_now_add, so imports and data generators can
+    # keep a row's real creation time.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Names of the fields that hold phone numbers: stored in E.164, whatever
+    # form they were entered in (numbers without a country code take
+    # phone_region()).
+    phone_fields = ()
+
+    class Meta:
+        abstract = True
+
+    def phone_region(self):
+        return None
+
+    def normalize_phones(self):
+        """Rewrite every phone field in E.164; ValidationError keyed by field."""
+        errors = {}
+        for name in self.phone_fields:
+            value = (getattr(self, name) or "").strip()
+            if not value:
+                continue
+            region = None if value.startswith("+") else self.phone_region()
+            try:
+                setattr(self, name, normalize_phone(value, region))
+            except ValidationError as error:
+                errors[name] = error
+        if errors:
+            raise ValidationError(errors)
+
+    def clean(self):
+        super().clean()
+        self.normalize_phones()
+
+    def save(self, *args, **kwargs):
+        self.normalize_phones()
+        super().save(*args, **kwargs)
+
+
+def phone_check(model_label, field="phone", required=False):
+    """A check constraint: `field` holds an E.164 number (or is blank)."""
+    condition = Q(**{f"{field}__regex": E164_REGEX})
+    if not required:
+        condition |= Q(**{field: ""})
+    return models.CheckConstraint(
+        condition=condition,
+        name=f"{model_label}_{field}_e164",
+        violation_error_message="Phone numbers are stored in E.164 form, like +14155550100.",
+    )
+
+
+class TenantModel(BaseModel):
+    """A row owned by one gym.
+
+    The gym has no reverse accessor (related_name="+"): tenant rows are read
+    through `Model.objects.for_gym(gym)`, never through `gym.<model>_set`.
+    """
+
+    gym = models.ForeignKey("gyms.Gym", on_delete=models.CASCADE, related_name="+", db_index=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        abstract = True
+
+    def phone_region(self):
+        return self.gym.country_code if self.gym_id else None
+
+    def clean(self):
+        super().clean()
+        errors = {}
+        for field, other_gym_id in self._related_gym_ids():
+            if other_gym_id != self.gym_id:
+                errors[field.name] = ValidationError(
+                    "This %(model)s belongs to another gym.",
+                    code="other_gym",
+                    params={"model": field.related_model._meta.verbose_name},
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    def _related_gym_ids(self):
+        """(field, gym id of the row it points at) for each set foreign key to a gym-owned model."""
+        if self.gym_id is None:
+            return
+        for field in self._meta.concrete_fields:
+            if not field.is_relation or field.name == "gym":
+                continue
+            target = field.related_model
+            if not any(f.name == "gym" for f in target._meta.concrete_fields):
+                continue
+            value = getattr(self, field.attname)
+            if value is None:
+                continue
+            cached = field.get_cached_value(self, default=None)
+            if cached is not None:
+                yield field, cached.gym_id
+            else:
+                yield field, target._base_manager.filter(pk=value).values_list("gym_id", flat=True).first()
+
+
+def same_gym_key(model_label):
+    """The unique (id, gym) key that same-gym foreign keys point at."""
+    return models.UniqueConstraint(fields=["id", "gym"], name=f"{model_label}_id_gym_key")
