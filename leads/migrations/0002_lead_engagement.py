@@ -5,8 +5,9 @@ Added nullable, backfilled from each lead's history in one set-based UPDATE
 
 - engagement_score = min(100, 10 per completed call + 25 per appointment
   that was not cancelled);
-- last_interaction = the latest of its calls' end (or start) times and its
-  appointments' booking times; NULL when it has neither.
+- last_interaction = the latest of its calls' end (or start) times, calls
+  still scheduled left out, and its appointments' booking times; NULL when
+  it has neither.
 
 Reversing drops both columns; the backfill needs no undo.
 """
@@ -27,7 +28,7 @@ FROM (
     LEFT JOIN (
         SELECT lead_id,
                COUNT(*) FILTER (WHERE status = 'completed') AS completed,
-               MAX(COALESCE(end_time, start_time)) AS last_call
+               MAX(COALESCE(end_time, start_time)) FILTER (WHERE status <> 'scheduled') AS last_call
         FROM calls_calllog
         GROUP BY lead_id
     ) AS calls ON calls.lead_id = lead.id

@@ -1,0 +1,38 @@
+# Reps: `make run` sets everything up and serves the demo; `make test` sets
+# everything up and runs the whole test suite.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/reps
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: run test setup venv services migrate demo check
+
+run: setup demo
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: venv services
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest
+
+setup: venv services migrate
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt scripts/make-venv.sh
+	scripts/make-venv.sh
+	touch $@
+
+services:
+	scripts/services.sh
+
+migrate: venv services
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py seed_demo
+
+check: venv
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
