@@ -30,5 +30,6 @@ class CallLogAdmin(TenantAdmin):
 @admin.register(CallTranscript)
 class CallTranscriptAdmin(TenantAdmin):
     list_display = ("call", "gym", "created_at")
+    list_select_related = ("gym", "call")
     search_fields = ("content", "call__retell_call_id")
     autocomplete_fields = ("gym", "call")

@@ -1,4 +1,7 @@
+import functools
+
 import factory
+from django.contrib.auth.hashers import make_password
 
 from accounts.models import Role, RoleName, User
 from gyms.tests.factories import GymFactory
@@ -14,6 +17,15 @@ class RoleFactory(factory.django.DjangoModelFactory):
     name = RoleName.SALES
 
 
+PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def password_hash():
+    # Hashing takes a deliberate ~0.3 s; one hash serves every test user.
+    return make_password(PASSWORD)
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
@@ -24,4 +36,4 @@ class UserFactory(factory.django.DjangoModelFactory):
     last_name = "Staff"
     gym = factory.SubFactory(GymFactory)
     role = factory.SubFactory(RoleFactory)
-    password = factory.django.Password("correct horse battery staple")
+    password = factory.LazyFunction(password_hash)

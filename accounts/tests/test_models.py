@@ -3,7 +3,7 @@ from django.contrib.auth import authenticate
 from django.db.models import ProtectedError
 
 from accounts.models import Role, RoleName, User, UserProfile
-from accounts.tests.factories import RoleFactory, UserFactory
+from accounts.tests.factories import PASSWORD, RoleFactory, UserFactory
 from reps.core.testing import refused_by_database, validation_messages
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,7 @@ def test_password_is_hashed(gym):
     user = UserFactory(gym=gym)
 
     assert user.password.startswith("pbkdf2_sha256$")
-    assert user.check_password("correct horse battery staple")
+    assert user.check_password(PASSWORD)
 
 
 def test_email_is_unique_whatever_its_case(gym, other_gym):

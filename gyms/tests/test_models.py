@@ -7,12 +7,11 @@ from appointments.models import Appointment
 from appointments.tests.factories import AppointmentFactory
 from accounts.models import User
 from calls.models import CallLog, CallTranscript, Campaign
-from calls.tests.factories import CallTranscriptFactory, CampaignFactory
 from gyms.models import AISettings, Branch, Gym, GymSettings, KnowledgeBaseEntry, VoiceSettings
 from gyms.services import create_gym
-from gyms.tests.factories import BranchFactory, KnowledgeBaseEntryFactory
+from gyms.tests.factories import BranchFactory
 from leads.models import Lead, LeadQualification, LeadTag, LeadTagAssignment
-from leads.tests.factories import LeadFactory, LeadQualificationFactory, LeadTagAssignmentFactory
+from leads.tests.factories import LeadFactory
 from reps.core.testing import refused_by_database, validation_messages
 
 pytestmark = pytest.mark.django_db
@@ -77,18 +76,9 @@ def test_branch_phone_is_stored_in_e164_with_the_gyms_country(gym):
     assert branch.phone == "+12125550147"
 
 
-def test_deleting_a_gym_removes_every_row_it_owns(gym, other_gym):
-    def populate(g):
-        branch = BranchFactory(gym=g)
-        lead = LeadFactory(gym=g, branch=branch)
-        LeadQualificationFactory(lead=lead)
-        LeadTagAssignmentFactory(lead=lead)
-        transcript = CallTranscriptFactory(call__lead=lead, call__campaign=CampaignFactory(gym=g))
-        AppointmentFactory(lead=lead, branch=branch, call=transcript.call)
-        KnowledgeBaseEntryFactory(gym=g)
-
-    populate(gym)
-    populate(other_gym)
+def test_deleting_a_gym_removes_every_row_it_owns(gym, other_gym, add_one_of_everything):
+    add_one_of_everything(gym)
+    add_one_of_everything(other_gym)
     owned = [Branch, GymSettings, AISettings, VoiceSettings, KnowledgeBaseEntry, Lead, LeadTag,
              LeadTagAssignment, LeadQualification, Campaign, CallLog, CallTranscript, Appointment]
 

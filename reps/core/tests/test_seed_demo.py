@@ -1,0 +1,56 @@
+import io
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from appointments.models import Appointment
+from calls.models import CallLog, CallTranscript, Campaign
+from gyms.models import Branch, Gym, KnowledgeBaseEntry
+from leads.models import Lead, LeadQualification, LeadTagAssignment
+from reps.core.management.commands.seed_demo import ADMIN_EMAIL, ADMIN_PASSWORD, STAFF_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+TENANT_MODELS = [Branch, KnowledgeBaseEntry, Lead, LeadQualification, LeadTagAssignment, Campaign, CallLog,
+                 CallTranscript, Appointment]
+
+
+def seed():
+    out = io.StringIO()
+    call_command("seed_demo", leads=30, stdout=out)
+    return out.getvalue()
+
+
+def counts():
+    return {model.__name__: model.objects.unscoped().count() for model in TENANT_MODELS} | {
+        "users": User.objects.count(), "gyms": Gym.objects.count()}
+
+
+def test_seed_demo_fills_two_gyms_and_is_idempotent(client):
+    output = seed()
+    first = counts()
+    again = seed()
+
+    assert counts() == first
+    assert "already there" in again
+    assert first["gyms"] == 2
+    for gym in Gym.objects.all():
+        for model in TENANT_MODELS:
+            assert model.objects.for_gym(gym).exists(), (gym, model.__name__)
+        appointments = Appointment.objects.for_gym(gym)
+        assert appointments.filter(scheduled_time__lt=timezone.now()).exists()
+        assert appointments.filter(scheduled_time__gt=timezone.now()).exists()
+        assert set(User.objects.for_gym(gym).values_list("role__name", flat=True)) == {"owner", "manager", "sales"}
+    assert Lead.objects.unscoped().filter(engagement_score__gt=0).exists()
+
+    # Every printed login works; the platform admin sees the demo data in the admin.
+    for email in [ADMIN_EMAIL, "owner@ironpeak.test", "sales@northside.test"]:
+        assert email in output
+    assert client.login(username="owner@ironpeak.test", password=STAFF_PASSWORD)
+    assert client.login(username=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+    page = client.get(reverse("admin:leads_lead_changelist"))
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == first["Lead"] == 60
