@@ -63,9 +63,7 @@ class CallLog(TenantModel):
 
     # Indexed by (lead, -start_time) below.
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="calls", db_index=False)
-    campaign = models.ForeignKey(
-        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
-    )
+    campaign = models.ForeignKey(Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
     start_time = models.DateTimeField(null=True, blank=True)
     end_time = models.DateTimeField(null=True, blank=True)
     duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds.")

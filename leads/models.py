@@ -19,9 +19,7 @@ class LeadStatus(models.TextChoices):
 class Lead(TenantModel):
     """A prospective member whom the gym (and its voice agent) follows up."""
 
-    branch = models.ForeignKey(
-        "gyms.Branch", on_delete=models.SET_NULL, null=True, blank=True, related_name="leads"
-    )
+    branch = models.ForeignKey("gyms.Branch", on_delete=models.SET_NULL, null=True, blank=True, related_name="leads")
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     email = models.EmailField(max_length=255, blank=True)

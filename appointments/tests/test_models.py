@@ -36,8 +36,9 @@ def test_end_time_defaults_to_the_gyms_appointment_length(gym, staff):
 
 @pytest.mark.django_db
 def test_an_appointment_must_end_after_it_starts(staff):
-    appointment = Appointment(gym=staff.gym, lead=LeadFactory(gym=staff.gym), staff=staff, title="Tour",
-                              scheduled_time=START, end_time=START)
+    appointment = Appointment(
+        gym=staff.gym, lead=LeadFactory(gym=staff.gym), staff=staff, title="Tour", scheduled_time=START, end_time=START
+    )
 
     assert validation_messages(appointment)["__all__"] == ["An appointment must end after it starts."]
     with refused_by_database("appointment_end_after_start"):
@@ -48,11 +49,15 @@ def test_an_appointment_must_end_after_it_starts(staff):
 def test_overlapping_appointments_of_one_staff_member_are_refused(staff):
     book(staff, START, START + HOUR)
 
-    overlapping = Appointment(gym=staff.gym, lead=LeadFactory(gym=staff.gym), staff=staff, title="Tour",
-                              scheduled_time=START + HOUR / 2, end_time=START + 2 * HOUR)
-    assert validation_messages(overlapping)["__all__"] == [
-        "This staff member already has an appointment at that time."
-    ]
+    overlapping = Appointment(
+        gym=staff.gym,
+        lead=LeadFactory(gym=staff.gym),
+        staff=staff,
+        title="Tour",
+        scheduled_time=START + HOUR / 2,
+        end_time=START + 2 * HOUR,
+    )
+    assert validation_messages(overlapping)["__all__"] == ["This staff member already has an appointment at that time."]
     with refused_by_database("appointment_staff_no_overlap"):
         overlapping.save()
     with refused_by_database("appointment_staff_no_overlap"):  # inside
@@ -93,8 +98,9 @@ def test_reopening_a_cancelled_appointment_into_a_taken_slot_is_refused(staff):
 
 @pytest.mark.django_db
 def test_staff_lead_and_branch_must_be_of_the_appointments_gym(gym, other_gym):
-    appointment = Appointment(gym=gym, lead=LeadFactory(gym=gym), staff=UserFactory(gym=other_gym),
-                              title="Tour", scheduled_time=START)
+    appointment = Appointment(
+        gym=gym, lead=LeadFactory(gym=gym), staff=UserFactory(gym=other_gym), title="Tour", scheduled_time=START
+    )
 
     assert validation_messages(appointment)["staff"] == ["This user belongs to another gym."]
     with refused_by_database("appointments_appointment_staff_id_same_gym"):
@@ -106,8 +112,9 @@ def test_staff_lead_and_branch_must_be_of_the_appointments_gym(gym, other_gym):
 def _insert_in_thread(staff, lead, start, end, inserted, release, outcome):
     try:
         with transaction.atomic():
-            Appointment.objects.create(gym_id=staff.gym_id, lead=lead, staff=staff, title="Tour",
-                                       scheduled_time=start, end_time=end)
+            Appointment.objects.create(
+                gym_id=staff.gym_id, lead=lead, staff=staff, title="Tour", scheduled_time=start, end_time=end
+            )
             inserted.set()
             release.wait(timeout=10)
         outcome.append("committed")
@@ -134,14 +141,16 @@ def test_two_concurrent_transactions_cannot_both_book_one_slot(gym, second_start
     # The first transaction inserts and stays open; the second inserts on its
     # own connection while the first row is still invisible to it, so no
     # application-level check could see the conflict: only the database can.
-    one = threading.Thread(target=_insert_in_thread,
-                           args=(staff, first_lead, START, START + HOUR, first_inserted, release, first))
+    one = threading.Thread(
+        target=_insert_in_thread, args=(staff, first_lead, START, START + HOUR, first_inserted, release, first)
+    )
     one.start()
     assert first_inserted.wait(timeout=10)
     assert not Appointment.objects.filter(staff=staff).exists()  # uncommitted, invisible here
-    two = threading.Thread(target=_insert_in_thread,
-                           args=(staff, second_lead, second_start, second_start + HOUR, second_inserted,
-                                 no_wait, second))
+    two = threading.Thread(
+        target=_insert_in_thread,
+        args=(staff, second_lead, second_start, second_start + HOUR, second_inserted, no_wait, second),
+    )
     two.start()
     two.join(timeout=1)
     # An overlapping insert waits on the first transaction's row; a back-to-back one does not.

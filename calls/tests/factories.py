@@ -29,4 +29,6 @@ class CallTranscriptFactory(factory.django.DjangoModelFactory):
     call = factory.SubFactory(CallLogFactory)
     gym = factory.SelfAttribute("call.gym")
     content = "Agent: Hi!\nUser: Hello."
-    utterances = factory.LazyFunction(lambda: [{"role": "agent", "content": "Hi!"}, {"role": "user", "content": "Hello."}])
+    utterances = factory.LazyFunction(
+        lambda: [{"role": "agent", "content": "Hi!"}, {"role": "user", "content": "Hello."}]
+    )

@@ -3,9 +3,10 @@ import datetime
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.models import User, UserProfile
+from accounts.tests.factories import UserFactory
 from appointments.models import Appointment
 from appointments.tests.factories import AppointmentFactory
-from accounts.models import User
 from calls.models import CallLog, CallTranscript, Campaign
 from gyms.models import AISettings, Branch, Gym, GymSettings, KnowledgeBaseEntry, VoiceSettings
 from gyms.services import create_gym
@@ -79,8 +80,21 @@ def test_branch_phone_is_stored_in_e164_with_the_gyms_country(gym):
 def test_deleting_a_gym_removes_every_row_it_owns(gym, other_gym, add_one_of_everything):
     add_one_of_everything(gym)
     add_one_of_everything(other_gym)
-    owned = [Branch, GymSettings, AISettings, VoiceSettings, KnowledgeBaseEntry, Lead, LeadTag,
-             LeadTagAssignment, LeadQualification, Campaign, CallLog, CallTranscript, Appointment]
+    owned = [
+        Branch,
+        GymSettings,
+        AISettings,
+        VoiceSettings,
+        KnowledgeBaseEntry,
+        Lead,
+        LeadTag,
+        LeadTagAssignment,
+        LeadQualification,
+        Campaign,
+        CallLog,
+        CallTranscript,
+        Appointment,
+    ]
 
     gym.delete()
 
@@ -110,3 +124,20 @@ def test_gym_validation_error_for_bad_phone_names_the_field():
     with pytest.raises(ValidationError) as raised:
         gym.full_clean()
     assert "12 is not a valid phone number for US" in raised.value.message_dict["phone"][0]
+
+
+def test_max_call_attempts_is_at_least_one(gym):
+    with refused_by_database("gymsettings_max_call_attempts_positive"):
+        GymSettings.objects.filter(gym=gym).update(max_call_attempts=0)
+
+
+def test_database_refuses_phones_that_are_not_e164_in_every_phone_column(gym):
+    branch = BranchFactory(gym=gym)
+    profile = UserProfile.objects.create(user=UserFactory(gym=gym))
+
+    with refused_by_database("gym_phone_e164"):
+        Gym.objects.filter(pk=gym.pk).update(phone="212 555 0100")
+    with refused_by_database("branch_phone_e164"):
+        Branch.objects.filter(pk=branch.pk).update(phone="(212) 555-0100")
+    with refused_by_database("userprofile_phone_e164"):
+        UserProfile.objects.filter(pk=profile.pk).update(phone="555")

@@ -35,20 +35,42 @@ def test_lead_v2_migration_backfills_leads_created_before_it():
     def lead(n):
         return OldLead.objects.create(gym=gym, first_name=f"L{n}", last_name="X", phone=f"+121255501{n:02d}")
 
-    quiet, caller, busy = lead(1), lead(2), lead(3)
+    lead(1)  # a lead with no history
+    caller, busy = lead(2), lead(3)
     call_end = now - datetime.timedelta(days=2)
-    CallLog.objects.create(gym=gym, lead=caller, status="completed", start_time=call_end - datetime.timedelta(minutes=5),
-                           end_time=call_end, duration=300)
+    CallLog.objects.create(
+        gym=gym,
+        lead=caller,
+        status="completed",
+        start_time=call_end - datetime.timedelta(minutes=5),
+        end_time=call_end,
+        duration=300,
+    )
     CallLog.objects.create(gym=gym, lead=caller, status="no_answer", start_time=now - datetime.timedelta(days=3))
     # A call still to come is not an interaction.
     CallLog.objects.create(gym=gym, lead=caller, status="scheduled", start_time=now + datetime.timedelta(days=1))
     for n in range(12):
-        CallLog.objects.create(gym=gym, lead=busy, status="completed", start_time=now - datetime.timedelta(days=9, hours=n))
+        CallLog.objects.create(
+            gym=gym, lead=busy, status="completed", start_time=now - datetime.timedelta(days=9, hours=n)
+        )
     booked = now - datetime.timedelta(days=1)
-    Appointment.objects.create(gym=gym, lead=busy, title="Tour", scheduled_time=now, created_at=booked,
-                               end_time=now + datetime.timedelta(hours=1))
-    Appointment.objects.create(gym=gym, lead=caller, title="Tour", scheduled_time=now, status="cancelled",
-                               end_time=now + datetime.timedelta(hours=1), created_at=now - datetime.timedelta(days=5))
+    Appointment.objects.create(
+        gym=gym,
+        lead=busy,
+        title="Tour",
+        scheduled_time=now,
+        created_at=booked,
+        end_time=now + datetime.timedelta(hours=1),
+    )
+    Appointment.objects.create(
+        gym=gym,
+        lead=caller,
+        title="Tour",
+        scheduled_time=now,
+        status="cancelled",
+        end_time=now + datetime.timedelta(hours=1),
+        created_at=now - datetime.timedelta(days=5),
+    )
 
     migrate_to(LEAD_V2)
 

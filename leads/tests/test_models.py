@@ -10,8 +10,15 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize(
     "entered",
-    ["+1 (212) 555-0123", "212-555-0123", "(212) 555 0123", "2125550123", "1-212-555-0123", "+12125550123",
-     " 212.555.0123 "],
+    [
+        "+1 (212) 555-0123",
+        "212-555-0123",
+        "(212) 555 0123",
+        "2125550123",
+        "1-212-555-0123",
+        "+12125550123",
+        " 212.555.0123 ",
+    ],
 )
 def test_lead_phone_is_stored_in_e164(gym, entered):
     lead = LeadFactory(gym=gym, phone=entered)

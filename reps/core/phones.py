@@ -23,8 +23,7 @@ def normalize_phone(raw, region=None):
     if number is None or not phonenumbers.is_valid_number(number):
         where = f" for {region}" if region else ""
         raise ValidationError(
-            "%(value)s is not a valid phone number%(where)s; "
-            "enter it with its country code, like +1 415 555 0100.",
+            "%(value)s is not a valid phone number%(where)s; enter it with its country code, like +1 415 555 0100.",
             code="invalid_phone",
             params={"value": text, "where": where},
         )

@@ -74,9 +74,16 @@ def test_a_tag_added_on_the_lead_page_takes_the_leads_gym(admin_client, gym, oth
 
     def post(tag_id):
         data = {
-            "gym": gym.pk, "first_name": lead.first_name, "last_name": lead.last_name, "phone": lead.phone,
-            "email": lead.email, "status": "new", "engagement_score": 0,
-            "tag_assignments-TOTAL_FORMS": 1, "tag_assignments-INITIAL_FORMS": 0, "tag_assignments-0-tag": tag_id,
+            "gym": gym.pk,
+            "first_name": lead.first_name,
+            "last_name": lead.last_name,
+            "phone": lead.phone,
+            "email": lead.email,
+            "status": "new",
+            "engagement_score": 0,
+            "tag_assignments-TOTAL_FORMS": 1,
+            "tag_assignments-INITIAL_FORMS": 0,
+            "tag_assignments-0-tag": tag_id,
             "tag_assignments-0-lead": lead.pk,
         }
         for prefix in ("qualification", "calls", "appointments"):

@@ -14,8 +14,17 @@ from reps.core.management.commands.seed_demo import ADMIN_EMAIL, ADMIN_PASSWORD,
 
 pytestmark = pytest.mark.django_db
 
-TENANT_MODELS = [Branch, KnowledgeBaseEntry, Lead, LeadQualification, LeadTagAssignment, Campaign, CallLog,
-                 CallTranscript, Appointment]
+TENANT_MODELS = [
+    Branch,
+    KnowledgeBaseEntry,
+    Lead,
+    LeadQualification,
+    LeadTagAssignment,
+    Campaign,
+    CallLog,
+    CallTranscript,
+    Appointment,
+]
 
 
 def seed():
@@ -26,7 +35,9 @@ def seed():
 
 def counts():
     return {model.__name__: model.objects.unscoped().count() for model in TENANT_MODELS} | {
-        "users": User.objects.count(), "gyms": Gym.objects.count()}
+        "users": User.objects.count(),
+        "gyms": Gym.objects.count(),
+    }
 
 
 def test_seed_demo_fills_two_gyms_and_is_idempotent(client):

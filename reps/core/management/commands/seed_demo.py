@@ -52,9 +52,16 @@ DEMO_GYMS = [
 ]
 
 TAGS = [
-    ("hot", "#EF4444"), ("warm", "#F59E0B"), ("cold", "#3B82F6"), ("weight loss", "#10B981"),
-    ("strength", "#8B5CF6"), ("personal training", "#EC4899"), ("classes", "#14B8A6"),
-    ("student", "#6366F1"), ("corporate", "#64748B"), ("returning member", "#84CC16"),
+    ("hot", "#EF4444"),
+    ("warm", "#F59E0B"),
+    ("cold", "#3B82F6"),
+    ("weight loss", "#10B981"),
+    ("strength", "#8B5CF6"),
+    ("personal training", "#EC4899"),
+    ("classes", "#14B8A6"),
+    ("student", "#6366F1"),
+    ("corporate", "#64748B"),
+    ("returning member", "#84CC16"),
 ]
 SOURCES = ["website", "facebook", "instagram", "referral", "walk-in", "google ads", "open day"]
 KNOWLEDGE = [
@@ -132,11 +139,19 @@ class DemoGym:
         )
         self.campaigns = Campaign.objects.bulk_create(
             [
-                Campaign(gym=self.gym, name="New lead follow-up", status=CampaignStatus.ACTIVE,
-                         starts_on=(self.now - datetime.timedelta(days=60)).date()),
-                Campaign(gym=self.gym, name="Lapsed trial win-back", status=CampaignStatus.PAUSED,
-                         starts_on=(self.now - datetime.timedelta(days=30)).date(),
-                         ends_on=(self.now + datetime.timedelta(days=30)).date()),
+                Campaign(
+                    gym=self.gym,
+                    name="New lead follow-up",
+                    status=CampaignStatus.ACTIVE,
+                    starts_on=(self.now - datetime.timedelta(days=60)).date(),
+                ),
+                Campaign(
+                    gym=self.gym,
+                    name="Lapsed trial win-back",
+                    status=CampaignStatus.PAUSED,
+                    starts_on=(self.now - datetime.timedelta(days=30)).date(),
+                    ends_on=(self.now + datetime.timedelta(days=30)).date(),
+                ),
             ]
         )
         leads = self.make_leads()
@@ -175,8 +190,12 @@ class DemoGym:
 
     def make_leads(self):
         used = set()
-        statuses = [LeadStatus.NEW] * 4 + [LeadStatus.CONTACTED] * 3 + [LeadStatus.QUALIFIED] * 2 + [
-            LeadStatus.CONVERTED, LeadStatus.LOST]
+        statuses = (
+            [LeadStatus.NEW] * 4
+            + [LeadStatus.CONTACTED] * 3
+            + [LeadStatus.QUALIFIED] * 2
+            + [LeadStatus.CONVERTED, LeadStatus.LOST]
+        )
         leads = []
         for _ in range(self.lead_count):
             first, last = self.fake.first_name(), self.fake.last_name()
@@ -206,7 +225,9 @@ class DemoGym:
                         lead=lead,
                         score=self.random.randint(10, 100),
                         interest_level=self.random.choice(["low", "medium", "high"]),
-                        fitness_goals=self.random.choice(["lose weight", "build strength", "train for a 10k", "stay healthy"]),
+                        fitness_goals=self.random.choice(
+                            ["lose weight", "build strength", "train for a 10k", "stay healthy"]
+                        ),
                         budget=self.random.choice(["under 40/month", "40-60/month", "60+/month"]),
                         timeline=self.random.choice(["this week", "this month", "next month"]),
                         qualified_at=lead.created_at + datetime.timedelta(days=1),
@@ -223,19 +244,28 @@ class DemoGym:
             if lead.status == LeadStatus.NEW:
                 # New leads wait for their first call, some time in the next week.
                 if self.random.random() < 0.6:
-                    calls.append(CallLog(
-                        gym=self.gym, lead=lead, campaign=self.campaigns[0], is_ai_call=True,
-                        status=CallStatus.SCHEDULED,
-                        start_time=self.now + datetime.timedelta(minutes=self.random.randint(10, 7 * 24 * 60)),
-                    ))
+                    calls.append(
+                        CallLog(
+                            gym=self.gym,
+                            lead=lead,
+                            campaign=self.campaigns[0],
+                            is_ai_call=True,
+                            status=CallStatus.SCHEDULED,
+                            start_time=self.now + datetime.timedelta(minutes=self.random.randint(10, 7 * 24 * 60)),
+                        )
+                    )
                 continue
             for _ in range(self.random.randint(1, 4)):
                 span = max(60, int((self.now - lead.created_at).total_seconds()))
                 start = lead.created_at + datetime.timedelta(seconds=self.random.randint(30, span))
                 status = self.random.choice([CallStatus.COMPLETED] * 3 + [CallStatus.NO_ANSWER, CallStatus.FAILED])
                 call = CallLog(
-                    gym=self.gym, lead=lead, campaign=self.random.choice(self.campaigns + [None]),
-                    is_ai_call=self.random.random() < 0.8, status=status, start_time=start,
+                    gym=self.gym,
+                    lead=lead,
+                    campaign=self.random.choice(self.campaigns + [None]),
+                    is_ai_call=self.random.random() < 0.8,
+                    status=status,
+                    start_time=start,
                     retell_call_id=f"demo_{uuid.UUID(int=self.random.getrandbits(128)).hex}",
                 )
                 if status == CallStatus.COMPLETED:
@@ -258,9 +288,19 @@ class DemoGym:
             {"role": "agent", "content": f"Hi {name}, this is Alex from {self.gym.name}. Is now a good time?"},
             {"role": "user", "content": "Sure, I filled in the form on your website."},
             {"role": "agent", "content": "Great! What are you hoping to achieve with a membership?"},
-            {"role": "user", "content": self.random.choice(["I want to get stronger.", "Mostly lose some weight.", "I'd like to try the classes."])},
+            {
+                "role": "user",
+                "content": self.random.choice(
+                    ["I want to get stronger.", "Mostly lose some weight.", "I'd like to try the classes."]
+                ),
+            },
             {"role": "agent", "content": "Would you like to come in for a free tour and trial session?"},
-            {"role": "user", "content": self.random.choice(["Yes, that sounds good.", "Maybe next month.", "Not right now, thanks."])},
+            {
+                "role": "user",
+                "content": self.random.choice(
+                    ["Yes, that sounds good.", "Maybe next month.", "Not right now, thanks."]
+                ),
+            },
         ]
         content = "\n".join(f"{u['role'].title()}: {u['content']}" for u in utterances)
         return {"content": content, "utterances": utterances}
@@ -271,28 +311,42 @@ class DemoGym:
         today = self.now.astimezone(self.tz).date()
         opening = datetime.time(9)
         slots = [
-            (staff, datetime.datetime.combine(today + datetime.timedelta(days=day), opening, self.tz)
-             + datetime.timedelta(minutes=offset))
+            (
+                staff,
+                datetime.datetime.combine(today + datetime.timedelta(days=day), opening, self.tz)
+                + datetime.timedelta(minutes=offset),
+            )
             for staff in self.staff
             for day in range(-60, 15)
             for offset in range(0, 10 * 60 - minutes + 1, minutes)
         ]
         self.random.shuffle(slots)
         booking_calls = {c.lead_id: c for c in calls if c.outcome == CallOutcome.APPOINTMENT_BOOKED}
-        candidates = [lead for lead in leads if lead.status in (LeadStatus.QUALIFIED, LeadStatus.CONVERTED, LeadStatus.CONTACTED)]
+        candidates = [
+            lead for lead in leads if lead.status in (LeadStatus.QUALIFIED, LeadStatus.CONVERTED, LeadStatus.CONTACTED)
+        ]
         appointments = []
         for lead, (staff, start) in zip(candidates, slots):
             if start < self.now:
-                status = self.random.choice([AppointmentStatus.COMPLETED] * 3 + [AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED])
+                status = self.random.choice(
+                    [AppointmentStatus.COMPLETED] * 3 + [AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED]
+                )
             else:
                 status = self.random.choice([AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED])
-            appointments.append(Appointment(
-                gym=self.gym, lead=lead, staff=staff, branch=lead.branch or self.branches[0],
-                call=booking_calls.get(lead.pk),
-                title=self.random.choice(["Gym tour", "Trial session", "Personal training intro"]),
-                scheduled_time=start, end_time=start + datetime.timedelta(minutes=minutes), status=status,
-                created_at=min(start, self.now) - datetime.timedelta(days=self.random.randint(1, 5)),
-            ))
+            appointments.append(
+                Appointment(
+                    gym=self.gym,
+                    lead=lead,
+                    staff=staff,
+                    branch=lead.branch or self.branches[0],
+                    call=booking_calls.get(lead.pk),
+                    title=self.random.choice(["Gym tour", "Trial session", "Personal training intro"]),
+                    scheduled_time=start,
+                    end_time=start + datetime.timedelta(minutes=minutes),
+                    status=status,
+                    created_at=min(start, self.now) - datetime.timedelta(days=self.random.randint(1, 5)),
+                )
+            )
         return Appointment.objects.bulk_create(appointments)
 
     def score_engagement(self, leads, calls, appointments):
