@@ -6,7 +6,11 @@ from accounts.tests.factories import UserFactory
 from appointments.tests.factories import AppointmentFactory
 from calls.tests.factories import CallTranscriptFactory, CampaignFactory
 from gyms.tests.factories import BranchFactory, GymFactory, KnowledgeBaseEntryFactory
-from leads.tests.factories import LeadFactory, LeadQualificationFactory, LeadTagAssignmentFactory
+from leads.tests.factories import (
+    LeadFactory,
+    LeadQualificationFactory,
+    LeadTagAssignmentFactory,
+)
 
 
 @pytest.fixture

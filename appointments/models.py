@@ -7,6 +7,7 @@ from django.db.models import F, Func, Q
 
 from gyms.models import GymSettings
 from reps.core.models import TenantModel
+from reps.core.querysets import tenant_manager
 
 from .querysets import AppointmentQuerySet
 
@@ -50,7 +51,7 @@ class Appointment(TenantModel):
         "calls.CallLog", on_delete=models.SET_NULL, null=True, blank=True, related_name="appointments"
     )
 
-    objects = models.Manager.from_queryset(AppointmentQuerySet)()
+    objects = tenant_manager(AppointmentQuerySet)
 
     class Meta:
         ordering = ["scheduled_time"]
@@ -86,7 +87,7 @@ class Appointment(TenantModel):
         """Without an end, the appointment lasts the gym's default length."""
         if self.end_time is None and self.scheduled_time is not None and self.gym_id is not None:
             minutes = (
-                GymSettings.objects.filter(gym_id=self.gym_id)
+                GymSettings.objects.for_gym(self.gym_id)
                 .values_list("default_appointment_minutes", flat=True)
                 .first()
             ) or GymSettings._meta.get_field("default_appointment_minutes").default

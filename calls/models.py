@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from reps.core.models import TenantModel, same_gym_key
+from reps.core.querysets import tenant_manager
 
 from .querysets import CallLogQuerySet, CampaignQuerySet
 
@@ -22,7 +23,7 @@ class Campaign(TenantModel):
     starts_on = models.DateField(null=True, blank=True)
     ends_on = models.DateField(null=True, blank=True)
 
-    objects = models.Manager.from_queryset(CampaignQuerySet)()
+    objects = tenant_manager(CampaignQuerySet)
 
     class Meta:
         ordering = ["-created_at"]
@@ -75,7 +76,7 @@ class CallLog(TenantModel):
         max_length=255, null=True, blank=True, help_text="The voice platform's id of this call."
     )
 
-    objects = models.Manager.from_queryset(CallLogQuerySet)()
+    objects = tenant_manager(CallLogQuerySet)
 
     class Meta:
         ordering = ["-start_time"]

@@ -2,7 +2,14 @@ from django.contrib import admin
 
 from reps.core.admin import TenantAdmin
 
-from .models import AISettings, Branch, Gym, GymSettings, KnowledgeBaseEntry, VoiceSettings
+from .models import (
+    AISettings,
+    Branch,
+    Gym,
+    GymSettings,
+    KnowledgeBaseEntry,
+    VoiceSettings,
+)
 from .services import ensure_gym_settings
 
 

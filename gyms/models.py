@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from reps.core.models import BaseModel, TenantModel, phone_check, same_gym_key
+from reps.core.querysets import tenant_manager
 
 from .querysets import KnowledgeBaseEntryQuerySet
 
@@ -200,7 +201,7 @@ class KnowledgeBaseEntry(TenantModel):
     category = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
 
-    objects = models.Manager.from_queryset(KnowledgeBaseEntryQuerySet)()
+    objects = tenant_manager(KnowledgeBaseEntryQuerySet)
 
     class Meta:
         ordering = ["title"]

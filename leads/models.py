@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from reps.core.models import TenantModel, phone_check, same_gym_key
+from reps.core.querysets import tenant_manager
 
 from .querysets import LeadQuerySet, LeadTagQuerySet
 
@@ -34,7 +35,7 @@ class Lead(TenantModel):
     )
     last_interaction = models.DateTimeField(null=True, blank=True)
 
-    objects = models.Manager.from_queryset(LeadQuerySet)()
+    objects = tenant_manager(LeadQuerySet)
 
     phone_fields = ("phone",)
 
@@ -72,7 +73,7 @@ class LeadTag(TenantModel):
     name = models.CharField(max_length=50)
     color = models.CharField(max_length=7, default="#6B7280", help_text="A hex colour, like #22C55E.")
 
-    objects = models.Manager.from_queryset(LeadTagQuerySet)()
+    objects = tenant_manager(LeadTagQuerySet)
 
     class Meta:
         ordering = ["name"]

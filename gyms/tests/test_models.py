@@ -8,7 +8,14 @@ from accounts.tests.factories import UserFactory
 from appointments.models import Appointment
 from appointments.tests.factories import AppointmentFactory
 from calls.models import CallLog, CallTranscript, Campaign
-from gyms.models import AISettings, Branch, Gym, GymSettings, KnowledgeBaseEntry, VoiceSettings
+from gyms.models import (
+    AISettings,
+    Branch,
+    Gym,
+    GymSettings,
+    KnowledgeBaseEntry,
+    VoiceSettings,
+)
 from gyms.services import create_gym
 from gyms.tests.factories import BranchFactory
 from leads.models import Lead, LeadQualification, LeadTag, LeadTagAssignment
@@ -53,14 +60,14 @@ def test_gym_settings_calling_hours_must_start_before_they_end(gym):
 
 def test_gym_settings_appointment_length_is_bounded(gym):
     with refused_by_database("gymsettings_appointment_minutes_range"):
-        GymSettings.objects.filter(gym=gym).update(default_appointment_minutes=0)
+        GymSettings.objects.unscoped().filter(gym=gym).update(default_appointment_minutes=0)
 
 
 def test_ai_and_voice_settings_ranges(gym):
     with refused_by_database("aisettings_max_call_minutes_range"):
-        AISettings.objects.filter(gym=gym).update(max_call_minutes=0)
+        AISettings.objects.unscoped().filter(gym=gym).update(max_call_minutes=0)
     with refused_by_database("voicesettings_speaking_rate_range"):
-        VoiceSettings.objects.filter(gym=gym).update(speaking_rate=3)
+        VoiceSettings.objects.unscoped().filter(gym=gym).update(speaking_rate=3)
     voice = gym.voice_settings
     voice.speaking_rate = 3
     assert "speaking_rate" in validation_messages(voice)
@@ -99,8 +106,8 @@ def test_deleting_a_gym_removes_every_row_it_owns(gym, other_gym, add_one_of_eve
     gym.delete()
 
     for model in owned:
-        assert not model.objects.filter(gym_id=gym.pk).exists(), model.__name__
-        assert model.objects.filter(gym_id=other_gym.pk).count() == 1, model.__name__
+        assert not model.objects.unscoped().filter(gym_id=gym.pk).exists(), model.__name__
+        assert model.objects.unscoped().filter(gym_id=other_gym.pk).count() == 1, model.__name__
     assert not User.objects.filter(gym_id=gym.pk).exists()
     assert User.objects.filter(gym_id=other_gym.pk).count() == 1
 
@@ -128,7 +135,7 @@ def test_gym_validation_error_for_bad_phone_names_the_field():
 
 def test_max_call_attempts_is_at_least_one(gym):
     with refused_by_database("gymsettings_max_call_attempts_positive"):
-        GymSettings.objects.filter(gym=gym).update(max_call_attempts=0)
+        GymSettings.objects.unscoped().filter(gym=gym).update(max_call_attempts=0)
 
 
 def test_database_refuses_phones_that_are_not_e164_in_every_phone_column(gym):
@@ -138,6 +145,6 @@ def test_database_refuses_phones_that_are_not_e164_in_every_phone_column(gym):
     with refused_by_database("gym_phone_e164"):
         Gym.objects.filter(pk=gym.pk).update(phone="212 555 0100")
     with refused_by_database("branch_phone_e164"):
-        Branch.objects.filter(pk=branch.pk).update(phone="(212) 555-0100")
+        Branch.objects.unscoped().filter(pk=branch.pk).update(phone="(212) 555-0100")
     with refused_by_database("userprofile_phone_e164"):
         UserProfile.objects.filter(pk=profile.pk).update(phone="555")

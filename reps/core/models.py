@@ -6,7 +6,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .phones import E164_REGEX, normalize_phone
-from .querysets import TenantManager
+from .querysets import tenant_manager
+from .scoping import all_gyms
 
 
 class BaseModel(models.Model):
@@ -74,13 +75,24 @@ class TenantModel(BaseModel):
 
     gym = models.ForeignKey("gyms.Gym", on_delete=models.CASCADE, related_name="+", db_index=True)
 
-    objects = TenantManager()
+    objects = tenant_manager()
 
     class Meta:
         abstract = True
 
     def phone_region(self):
         return self.gym.country_code if self.gym_id else None
+
+    # Django's uniqueness and constraint checks look for a conflicting row
+    # through the default manager; they must see what the database sees, as
+    # the database's own checks do, whatever gym is current.
+    def validate_unique(self, exclude=None):
+        with all_gyms():
+            super().validate_unique(exclude)
+
+    def validate_constraints(self, exclude=None):
+        with all_gyms():
+            super().validate_constraints(exclude)
 
     def clean(self):
         super().clean()

@@ -1,5 +1,7 @@
 import uuid
 
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.db import models
 
 
@@ -20,15 +22,146 @@ def gym_id_of(gym_or_id):
     return gym_id
 
 
+class InvalidQuery(ValueError):
+    """An unknown filter field, sort key or malformed value in list()."""
+
+
 class TenantQuerySet(models.QuerySet):
-    """Base of every tenant model's repository: all reads start at for_gym()."""
+    """The repository of a tenant model: every read starts at for_gym()."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._gym_id = None  # set by for_gym(), for methods that build related querysets
+
+    def _clone(self):
+        clone = super()._clone()
+        clone._gym_id = self._gym_id
+        return clone
 
     def for_gym(self, gym_or_id):
-        return self.filter(gym_id=gym_id_of(gym_or_id))
+        from .scoping import ALL_GYMS, current_gym_id
+
+        gym_id = gym_id_of(gym_or_id)
+        queryset = self.filter(gym_id=gym_id)
+        scope = current_gym_id()
+        if scope is not None and scope is not ALL_GYMS and scope != gym_id:
+            # Inside gym h's request or job, for_gym(g) finds nothing of g.
+            queryset = queryset.none()
+        queryset._gym_id = gym_id
+        return queryset
 
     def unscoped(self):
         """Every gym's rows: for the admin, migrations and platform jobs only."""
         return self.all()
 
+    @property
+    def scoped_gym_id(self):
+        if self._gym_id is None:
+            raise ValueError("Call for_gym() before this method: it needs to know the gym.")
+        return self._gym_id
 
-TenantManager = models.Manager.from_queryset(TenantQuerySet)
+    def get_by_id(self, object_id):
+        """The object with this id, or None (also for a malformed id)."""
+        try:
+            object_id = uuid.UUID(str(object_id))
+        except ValueError:
+            return None
+        return self.filter(pk=object_id).first()
+
+    def list(self, filters=None, sort_by=None, sort_dir="asc", skip=0, limit=100):
+        """The seed's generic list, failing loudly where the seed ignored input.
+
+        `filters` maps field names to values (a list or tuple means IN);
+        an unknown field, sort key or direction raises InvalidQuery (a
+        ValueError). `limit` is capped at settings.REPOSITORY_MAX_LIMIT.
+        """
+        queryset = self
+        for name, value in (filters or {}).items():
+            field = self._concrete_field(name, "filter")
+            lookup = field.attname
+            self._check_choices(name, field, value)
+            if isinstance(value, (list, tuple, set, frozenset)):
+                lookup, value = f"{lookup}__in", list(value)
+            elif value is None:
+                lookup, value = f"{lookup}__isnull", True
+            try:
+                queryset = queryset.filter(**{lookup: value})
+            except (ValidationError, FieldError, TypeError, ValueError) as error:
+                raise InvalidQuery(f"Invalid value for filter {name!r}: {error}") from None
+        if sort_dir not in ("asc", "desc"):
+            raise InvalidQuery(f"sort_dir must be 'asc' or 'desc', not {sort_dir!r}.")
+        if sort_by is not None:
+            column = self._concrete_field(sort_by, "sort").attname
+            # The primary key breaks ties, so that pages never overlap.
+            order = [column, "pk"] if sort_dir == "asc" else [f"-{column}", "-pk"]
+            queryset = queryset.order_by(*order)
+        elif not queryset.ordered:
+            queryset = queryset.order_by("pk")
+        skip, limit = int(skip), int(limit)
+        if skip < 0 or limit < 0:
+            raise InvalidQuery("skip and limit cannot be negative.")
+        limit = min(limit, settings.REPOSITORY_MAX_LIMIT)
+        return queryset[skip : skip + limit]
+
+    @staticmethod
+    def _check_choices(name, field, value):
+        if not field.choices:
+            return
+        allowed = {str(choice) for choice, _ in field.flatchoices}
+        values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        unknown = [v for v in values if v is not None and str(v) not in allowed]
+        if unknown:
+            raise InvalidQuery(f"{unknown[0]!r} is not a valid {name}; choose from {', '.join(sorted(allowed))}.")
+
+    def _concrete_field(self, name, purpose):
+        try:
+            field = self.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            field = None
+        if field is None or not field.concrete or field.many_to_many:
+            known = sorted(f.name for f in self.model._meta.concrete_fields)
+            raise InvalidQuery(f"Cannot {purpose} {self.model.__name__} by {name!r}; known fields: {', '.join(known)}.")
+        return field
+
+
+class TenantManager(models.Manager):
+    """The default manager of tenant models: the safety net of reps.core.scoping.
+
+    A query through it runs only for the current gym (or, for platform code,
+    every gym); with no gym current it raises ScopeError. `for_gym()` and
+    `unscoped()` are the explicit ways in. Inserts need no scope.
+    """
+
+    def get_queryset(self):
+        from .scoping import ALL_GYMS, ScopeError, current_gym_id
+
+        scope = current_gym_id()
+        if scope is ALL_GYMS:
+            return super().get_queryset()
+        if scope is None:
+            raise ScopeError(
+                f"{self.model.__name__} was queried with no current gym: use "
+                f"{self.model.__name__}.objects.for_gym(gym), run inside gym_scope(gym), "
+                "or, in platform code, unscoped()."
+            )
+        return super().get_queryset().filter(gym_id=scope)
+
+    def _unchecked_queryset(self):
+        return super().get_queryset()
+
+    def for_gym(self, gym_or_id):
+        return self._unchecked_queryset().for_gym(gym_or_id)
+
+    def unscoped(self):
+        return self._unchecked_queryset()
+
+    def create(self, **kwargs):
+        return self._unchecked_queryset().create(**kwargs)
+
+    def bulk_create(self, *args, **kwargs):
+        return self._unchecked_queryset().bulk_create(*args, **kwargs)
+
+
+def tenant_manager(queryset_class=TenantQuerySet):
+    """The default manager of a tenant model whose repository is `queryset_class`."""
+    return TenantManager.from_queryset(queryset_class)()

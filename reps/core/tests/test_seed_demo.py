@@ -10,7 +10,11 @@ from appointments.models import Appointment
 from calls.models import CallLog, CallTranscript, Campaign
 from gyms.models import Branch, Gym, KnowledgeBaseEntry
 from leads.models import Lead, LeadQualification, LeadTagAssignment
-from reps.core.management.commands.seed_demo import ADMIN_EMAIL, ADMIN_PASSWORD, STAFF_PASSWORD
+from reps.core.management.commands.seed_demo import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    STAFF_PASSWORD,
+)
 
 pytestmark = pytest.mark.django_db
 

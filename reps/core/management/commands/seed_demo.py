@@ -17,11 +17,19 @@ from faker import Faker
 
 from accounts.models import Role, RoleName, User, UserProfile
 from appointments.models import Appointment, AppointmentStatus
-from calls.models import CallLog, CallOutcome, CallStatus, CallTranscript, Campaign, CampaignStatus
+from calls.models import (
+    CallLog,
+    CallOutcome,
+    CallStatus,
+    CallTranscript,
+    Campaign,
+    CampaignStatus,
+)
 from gyms.models import Branch, Gym, GymSettings, KnowledgeBaseEntry
 from gyms.services import create_gym
 from leads.models import Lead, LeadQualification, LeadStatus, LeadTag, LeadTagAssignment
 from reps.core.phones import normalize_phone
+from reps.core.scoping import gym_scope
 
 DEMO_NAMESPACE = uuid.UUID("6f1d8d8e-4a55-4d6e-9a3c-2f5b7c1e0a11")
 ADMIN_EMAIL = "admin@reps.test"
@@ -93,7 +101,7 @@ class Command(BaseCommand):
             if Gym.objects.filter(pk=gym_id).exists():
                 self.stdout.write(f"{spec['name']}: already there, left as it is.")
             else:
-                with transaction.atomic():
+                with transaction.atomic(), gym_scope(gym_id):
                     DemoGym(spec, gym_id, leads).build()
                 self.stdout.write(f"{spec['name']}: created with {leads} leads.")
             for role in RoleName.values:
