@@ -11,6 +11,7 @@ from leads.tests.factories import (
     LeadQualificationFactory,
     LeadTagAssignmentFactory,
 )
+from reps.core.models import OutboxMessage
 
 
 @pytest.fixture
@@ -42,4 +43,5 @@ def _add_one_of_everything(gym):
     transcript = CallTranscriptFactory(call__lead=lead, call__campaign=CampaignFactory(gym=gym))
     AppointmentFactory(lead=lead, branch=branch, call=transcript.call)
     KnowledgeBaseEntryFactory(gym=gym)
+    OutboxMessage.objects.create(gym=gym, topic="test.event")
     return lead

@@ -9,7 +9,7 @@ from gyms.models import GymSettings
 from reps.core.models import TenantModel
 from reps.core.querysets import tenant_manager
 
-from .querysets import AppointmentQuerySet
+from .querysets import ACTIVE_STATUSES, AppointmentQuerySet
 
 
 class AppointmentStatus(models.TextChoices):
@@ -20,8 +20,6 @@ class AppointmentStatus(models.TextChoices):
     NO_SHOW = "no_show", "No-show"
 
 
-# The statuses in which an appointment holds its staff member's time.
-ACTIVE_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)
 
 
 class TimeRange(Func):

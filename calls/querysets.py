@@ -1,3 +1,7 @@
+from django.db.models import Avg, Count, F, Q
+from django.utils import timezone
+
+from reps.core.dates import local_day_bounds
 from reps.core.querysets import TenantQuerySet
 
 
@@ -6,4 +10,42 @@ class CampaignQuerySet(TenantQuerySet):
 
 
 class CallLogQuerySet(TenantQuerySet):
-    pass
+    def upcoming(self, limit=20):
+        """Scheduled calls still to come, soonest first, with their leads."""
+        return (
+            self.filter(status="scheduled", start_time__gt=timezone.now())
+            .select_related("lead")
+            .order_by("start_time", "id")[:limit]
+        )
+
+    def with_transcript(self):
+        return self.select_related("transcript")
+
+    def for_lead(self, lead):
+        """The lead's calls, newest first; calls not yet timed come first."""
+        lead_id = getattr(lead, "pk", lead)
+        return self.filter(lead_id=lead_id).order_by(F("start_time").desc(nulls_first=True), "-created_at")
+
+    def metrics(self, start_date, end_date):
+        """Calls started in [start_date, end_date] (the gym's local days), in one query.
+
+        {"total_calls": n, "avg_duration": whole seconds over calls with a
+        duration (0 when none), "outcomes": {every outcome: count}}.
+        """
+        from calls.models import CallOutcome
+
+        start, end = local_day_bounds(start_date, end_date, self.scoped_gym().timezone)
+        row = (
+            self.filter(start_time__gte=start, start_time__lt=end)
+            .order_by()
+            .aggregate(
+                total_calls=Count("id"),
+                avg_duration=Avg("duration"),
+                **{outcome: Count("id", filter=Q(outcome=outcome)) for outcome in CallOutcome.values},
+            )
+        )
+        return {
+            "total_calls": row["total_calls"],
+            "avg_duration": int(row["avg_duration"] or 0),
+            "outcomes": {outcome: row[outcome] for outcome in CallOutcome.values},
+        }

@@ -2,6 +2,7 @@ import datetime
 import zoneinfo
 
 import phonenumbers
+from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -10,7 +11,7 @@ from django.db.models import F, Q
 from reps.core.models import BaseModel, TenantModel, phone_check, same_gym_key
 from reps.core.querysets import tenant_manager
 
-from .querysets import KnowledgeBaseEntryQuerySet
+from .querysets import KnowledgeBaseEntryQuerySet, knowledge_base_document
 
 
 def validate_timezone(value):
@@ -206,7 +207,10 @@ class KnowledgeBaseEntry(TenantModel):
     class Meta:
         ordering = ["title"]
         verbose_name_plural = "knowledge base entries"
-        indexes = [models.Index(fields=["gym", "is_active"], name="kb_gym_active_idx")]
+        indexes = [
+            models.Index(fields=["gym", "is_active"], name="kb_gym_active_idx"),
+            GinIndex(knowledge_base_document(), name="kb_search_idx"),
+        ]
 
     def __str__(self):
         return self.title

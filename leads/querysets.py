@@ -1,8 +1,105 @@
+import re
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, F, Prefetch, Q
+
+from reps.core.dates import local_day_bounds
+from reps.core.phones import normalize_phone
 from reps.core.querysets import TenantQuerySet
+
+# Statuses still worth calling: what prioritized() ranks.
+OPEN_STATUSES = ("new", "contacted", "qualified")
 
 
 class LeadQuerySet(TenantQuerySet):
-    pass
+    def find_by_phone(self, phone):
+        """The lead with this number, written in any common form; None if none or invalid."""
+        raw = (phone or "").strip()
+        region = None if raw.startswith("+") else self.scoped_gym().country_code
+        try:
+            e164 = normalize_phone(raw, region)
+        except ValidationError:
+            return None
+        return self.filter(phone=e164).first()
+
+    def prioritized(self, limit=20):
+        """Open leads, best qualification score first, then newest; unscored leads last."""
+        return (
+            self.filter(status__in=OPEN_STATUSES)
+            .select_related("qualification")
+            .order_by(F("qualification__score").desc(nulls_last=True), "-created_at", "-id")[:limit]
+        )
+
+    def search(self, query, limit=20):
+        """Leads whose name, email or phone contains every word of `query`, any case.
+
+        "jane doe" finds Jane Doe (one word may match the first name, the
+        other the last); a query of digits and phone punctuation matches the
+        phone in any format ("(212) 555-01", "212.555", "020 7946").
+        """
+        query = (query or "").strip()
+        if not query:
+            return self.none()
+        if re.fullmatch(r"[\d\s()+.\-/]+", query):
+            condition = self._phone_fragment(query)
+        else:
+            condition = Q()
+            for word in query.split():
+                word_condition = (
+                    Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
+                )
+                if len(re.sub(r"\D", "", word)) >= 3:
+                    word_condition |= self._phone_fragment(word)
+                condition &= word_condition
+        return self.filter(condition)[:limit]
+
+    @staticmethod
+    def _phone_fragment(text):
+        digits = re.sub(r"\D", "", text)
+        if not digits:
+            return Q(pk__in=[])
+        condition = Q(phone__contains=digits)
+        if digits.startswith("0") and len(digits) > 1:
+            # A national number's trunk 0 is not part of its E.164 form.
+            condition |= Q(phone__contains=digits.lstrip("0"))
+        return condition
+
+    def with_summary(self):
+        """Qualification, branch and tags loaded for a list: two queries in all."""
+        from leads.models import LeadTag
+
+        return self.select_related("qualification", "branch").prefetch_related(
+            Prefetch("tags", queryset=LeadTag.objects.for_gym(self.scoped_gym_id))
+        )
+
+    def with_relationships(self):
+        """Qualification, branch, tags, calls (newest first) and appointments: four queries."""
+        from appointments.models import Appointment
+        from calls.models import CallLog
+
+        gym_id = self.scoped_gym_id
+        return self.with_summary().prefetch_related(
+            Prefetch(
+                "calls",
+                queryset=CallLog.objects.for_gym(gym_id).order_by(
+                    F("start_time").desc(nulls_last=True), "-created_at"
+                ),
+            ),
+            Prefetch("appointments", queryset=Appointment.objects.for_gym(gym_id).order_by("-scheduled_time")),
+        )
+
+    def conversion_stats(self, start_date, end_date):
+        """{status: leads created in [start_date, end_date]} in the gym's local days, every status present."""
+        from leads.models import LeadStatus
+
+        start, end = local_day_bounds(start_date, end_date, self.scoped_gym().timezone)
+        counts = dict(
+            self.filter(created_at__gte=start, created_at__lt=end)
+            .order_by()
+            .values_list("status")
+            .annotate(count=Count("id"))
+        )
+        return {status: counts.get(status, 0) for status in LeadStatus.values}
 
 
 class LeadTagQuerySet(TenantQuerySet):

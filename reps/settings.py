@@ -62,7 +62,7 @@ if PRODUCTION and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "reps.core.admin.PlatformAdminConfig",
+    "reps.core.apps.PlatformAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -137,6 +137,12 @@ else:
 DATABASES = {"default": _database}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Repositories ----------------------------------------------------------
+# The most rows one list() call returns, whatever limit it asks for.
+REPOSITORY_MAX_LIMIT = env_int("REPOSITORY_MAX_LIMIT", 500)
+# Whether the repository factory hands out caching repositories.
+USE_CACHED_REPOSITORIES = env_bool("USE_CACHED_REPOSITORIES", False)
 
 # --- Cache ----------------------------------------------------------------
 # Redis when REDIS_URL is set; a per-process memory cache otherwise.

@@ -3,9 +3,9 @@
 import functools
 
 from django.contrib import admin
-from django.contrib.admin.apps import AdminConfig
 from django.forms.models import BaseInlineFormSet
 
+from .models import OutboxMessage
 from .scoping import all_gyms
 
 
@@ -47,10 +47,6 @@ class ReadOnlyTenantInline(TenantInline):
         return self.fields
 
 
-class PlatformAdminConfig(AdminConfig):
-    default_site = "reps.core.admin.PlatformAdminSite"
-
-
 class PlatformAdminSite(admin.AdminSite):
     """The admin is platform staff's view of every gym.
 
@@ -76,3 +72,10 @@ class PlatformAdminSite(admin.AdminSite):
                 return response
 
         return in_all_gyms
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(TenantAdmin):
+    list_display = ("topic", "gym", "created_at", "sent_at", "attempts")
+    list_filter = ("topic", "gym")
+    readonly_fields = ("created_at",)

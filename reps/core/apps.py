@@ -1,7 +1,15 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class CoreConfig(AppConfig):
     name = "reps.core"
     label = "core"
     verbose_name = "Reps core"
+
+
+class PlatformAdminConfig(admin_apps.AdminConfig):
+    """The admin, with reps.core.admin.PlatformAdminSite as its site."""
+
+    default = False
+    default_site = "reps.core.admin.PlatformAdminSite"

@@ -130,3 +130,27 @@ class TenantModel(BaseModel):
 def same_gym_key(model_label):
     """The unique (id, gym) key that same-gym foreign keys point at."""
     return models.UniqueConstraint(fields=["id", "gym"], name=f"{model_label}_id_gym_key")
+
+
+class OutboxMessage(TenantModel):
+    """A message to send once its transaction commits (the transactional outbox).
+
+    Services write it in the same transaction as the change it announces, so
+    a booking and its notification exist together or not at all; a notifier
+    reads unsent rows oldest first and stamps sent_at.
+    """
+
+    topic = models.CharField(max_length=100, help_text='What happened, like "appointment.booked".')
+    payload = models.JSONField(default=dict)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["created_at"], condition=Q(sent_at__isnull=True), name="outbox_unsent_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.topic} ({'sent' if self.sent_at else 'pending'})"

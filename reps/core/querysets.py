@@ -31,11 +31,14 @@ class TenantQuerySet(models.QuerySet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._gym_id = None  # set by for_gym(), for methods that build related querysets
+        # Set by for_gym(), for methods that build related querysets or need
+        # the gym's time zone; _gym only when for_gym() was given a Gym.
+        self._gym_id = None
+        self._gym = None
 
     def _clone(self):
         clone = super()._clone()
-        clone._gym_id = self._gym_id
+        clone._gym_id, clone._gym = self._gym_id, self._gym
         return clone
 
     def for_gym(self, gym_or_id):
@@ -48,6 +51,7 @@ class TenantQuerySet(models.QuerySet):
             # Inside gym h's request or job, for_gym(g) finds nothing of g.
             queryset = queryset.none()
         queryset._gym_id = gym_id
+        queryset._gym = gym_or_id if getattr(gym_or_id, "_meta", None) and gym_or_id._meta.label == "gyms.Gym" else None
         return queryset
 
     def unscoped(self):
@@ -59,6 +63,14 @@ class TenantQuerySet(models.QuerySet):
         if self._gym_id is None:
             raise ValueError("Call for_gym() before this method: it needs to know the gym.")
         return self._gym_id
+
+    def scoped_gym(self):
+        """The gym given to for_gym(), fetched once if only its id was given."""
+        if self._gym is None:
+            from django.apps import apps
+
+            self._gym = apps.get_model("gyms", "Gym").objects.get(pk=self.scoped_gym_id)
+        return self._gym
 
     def get_by_id(self, object_id):
         """The object with this id, or None (also for a malformed id)."""
@@ -144,7 +156,7 @@ class TenantManager(models.Manager):
                 f"{self.model.__name__}.objects.for_gym(gym), run inside gym_scope(gym), "
                 "or, in platform code, unscoped()."
             )
-        return super().get_queryset().filter(gym_id=scope)
+        return super().get_queryset().for_gym(scope)
 
     def _unchecked_queryset(self):
         return super().get_queryset()

@@ -1,0 +1,186 @@
+"""Writes to appointments. Each service takes the gym explicitly and runs in one transaction."""
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from calls.models import CallLog
+from gyms.models import Branch
+from leads.models import Lead
+from reps.core.models import OutboxMessage
+from reps.core.querysets import gym_id_of
+from reps.core.scoping import gym_scope
+from reps.core.transitions import check_transition
+
+from .models import Appointment, AppointmentStatus
+
+EXCLUSION_CONSTRAINT = "appointment_staff_no_overlap"
+
+# Which status an appointment may move to from each status. A cancelled
+# appointment may be reopened if its slot is still free.
+APPOINTMENT_TRANSITIONS = {
+    AppointmentStatus.SCHEDULED: [
+        AppointmentStatus.CONFIRMED,
+        AppointmentStatus.COMPLETED,
+        AppointmentStatus.CANCELLED,
+        AppointmentStatus.NO_SHOW,
+    ],
+    AppointmentStatus.CONFIRMED: [AppointmentStatus.COMPLETED, AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW],
+    AppointmentStatus.COMPLETED: [],
+    AppointmentStatus.CANCELLED: [AppointmentStatus.SCHEDULED],
+    AppointmentStatus.NO_SHOW: [],
+}
+
+
+class AppointmentConflict(Exception):
+    """The staff member already has an active appointment overlapping the requested time."""
+
+    def __init__(self, conflicting_id=None):
+        self.conflicting_id = conflicting_id
+        super().__init__(
+            "This staff member already has an appointment at that time"
+            + (f" ({conflicting_id})." if conflicting_id else ".")
+        )
+
+
+def _in_gym(model, gym_id, value, field):
+    """The gym's row for `value` (an instance or an id), or a ValidationError naming `field`."""
+    if value is None:
+        return None
+    row = model.objects.for_gym(gym_id).get_by_id(getattr(value, "pk", value))
+    if row is None:
+        raise ValidationError({field: f"No such {model._meta.verbose_name} in this gym."})
+    return row
+
+
+def _save_refusing_overlap(appointment, **save_kwargs):
+    """Save; an overlap caught by the database (a concurrent booking) is an AppointmentConflict."""
+    try:
+        with transaction.atomic():
+            appointment.save(**save_kwargs)
+    except IntegrityError as error:
+        if EXCLUSION_CONSTRAINT not in str(error):
+            raise
+        conflict = (
+            Appointment.objects.for_gym(appointment.gym_id)
+            .conflicts(appointment.staff_id, appointment.scheduled_time, appointment.end_time, appointment.pk)
+            .first()
+        )
+        raise AppointmentConflict(conflict.pk if conflict else None) from None
+
+
+def _check_free(appointment):
+    if appointment.staff_id is None or appointment.status not in (
+        AppointmentStatus.SCHEDULED,
+        AppointmentStatus.CONFIRMED,
+    ):
+        return
+    conflict = (
+        Appointment.objects.for_gym(appointment.gym_id)
+        .conflicts(appointment.staff_id, appointment.scheduled_time, appointment.end_time, appointment.pk)
+        .first()
+    )
+    if conflict is not None:
+        raise AppointmentConflict(conflict.pk)
+
+
+def _announce(appointment, topic):
+    OutboxMessage.objects.create(
+        gym_id=appointment.gym_id,
+        topic=topic,
+        payload={
+            "appointment_id": str(appointment.pk),
+            "lead_id": str(appointment.lead_id),
+            "staff_id": str(appointment.staff_id) if appointment.staff_id else None,
+            "scheduled_time": appointment.scheduled_time.isoformat(),
+            "end_time": appointment.end_time.isoformat(),
+            "status": appointment.status,
+        },
+    )
+
+
+@transaction.atomic
+def book_appointment(
+    *, gym, lead, staff, scheduled_time, end_time=None, title, branch=None, call=None, description=""
+):
+    """Book an appointment and record its notification, all or nothing.
+
+    Lead, staff, branch and call (instances or ids) must belong to the gym
+    (ValidationError naming the field otherwise). An overlap with the staff
+    member's active appointments raises AppointmentConflict, whether this
+    check sees it or the database's exclusion constraint does.
+    """
+    gym_id = gym_id_of(gym)
+    with gym_scope(gym_id):
+        appointment = Appointment(
+            gym_id=gym_id,
+            lead=_in_gym(Lead, gym_id, lead, "lead"),
+            staff=_in_staff(gym_id, staff),
+            branch=_in_gym(Branch, gym_id, branch, "branch"),
+            call=_in_gym(CallLog, gym_id, call, "call"),
+            scheduled_time=scheduled_time,
+            end_time=end_time,
+            title=title,
+            description=description,
+        )
+        if appointment.lead is None:
+            raise ValidationError({"lead": "An appointment needs a lead."})
+        appointment.fill_default_end_time()
+        # Overlaps are reported as conflicts (409), not as validation errors.
+        appointment.full_clean(validate_constraints=False)
+        appointment.validate_constraints(exclude={"staff"})
+        _check_free(appointment)
+        _save_refusing_overlap(appointment, force_insert=True)
+        _announce(appointment, "appointment.booked")
+    return appointment
+
+
+def _in_staff(gym_id, staff):
+    if staff is None:
+        return None
+    user = User.objects.for_gym(gym_id).filter(is_active=True).get_by_id(getattr(staff, "pk", staff))
+    if user is None:
+        raise ValidationError({"staff": "No such active staff member in this gym."})
+    return user
+
+
+@transaction.atomic
+def reschedule_appointment(*, gym, appointment_id, scheduled_time, end_time=None):
+    """Move the gym's active appointment to a new time (keeping its length unless end_time is given)."""
+    gym_id = gym_id_of(gym)
+    with gym_scope(gym_id):
+        appointment = Appointment.objects.for_gym(gym_id).select_for_update().get_by_id(appointment_id)
+        if appointment is None:
+            return None
+        if appointment.status not in (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED):
+            raise ValidationError({"status": f"A {appointment.status} appointment cannot be rescheduled."})
+        length = appointment.end_time - appointment.scheduled_time
+        appointment.scheduled_time = scheduled_time
+        appointment.end_time = end_time or scheduled_time + length
+        appointment.full_clean(validate_constraints=False)
+        appointment.validate_constraints(exclude={"staff"})
+        _check_free(appointment)
+        _save_refusing_overlap(appointment)
+        _announce(appointment, "appointment.rescheduled")
+    return appointment
+
+
+@transaction.atomic
+def update_appointment_status(*, gym, appointment_id, status):
+    """Move the gym's appointment to `status` (APPOINTMENT_TRANSITIONS); None when there is no such appointment.
+
+    Reopening a cancelled appointment whose slot has been taken raises AppointmentConflict.
+    """
+    gym_id = gym_id_of(gym)
+    with gym_scope(gym_id):
+        appointment = Appointment.objects.for_gym(gym_id).select_for_update().get_by_id(appointment_id)
+        if appointment is None:
+            return None
+        check_transition(APPOINTMENT_TRANSITIONS, appointment.status, status, "appointment status")
+        if status == appointment.status:
+            return appointment
+        appointment.status = status
+        _check_free(appointment)
+        _save_refusing_overlap(appointment, update_fields=["status", "updated_at"])
+        _announce(appointment, f"appointment.{status}")
+    return appointment

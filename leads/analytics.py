@@ -1,0 +1,80 @@
+"""The lead dashboard in one round trip of raw SQL (the seed's get_lead_analytics_dashboard).
+
+Unlike the seed's version it counts days in the gym's time zone, fills days
+without leads with zero, lists every status, and binds every parameter.
+"""
+
+from django.db import connection
+
+from reps.core.querysets import gym_id_of
+
+from .models import LeadStatus
+
+DASHBOARD_SQL = """
+WITH gym AS (
+    SELECT timezone AS tz, (now() AT TIME ZONE timezone)::date AS today
+    FROM gyms_gym
+    WHERE id = %(gym_id)s
+),
+status_counts AS (
+    SELECT statuses.status, COUNT(lead.id) AS count
+    FROM unnest(%(statuses)s::text[]) AS statuses(status)
+    LEFT JOIN leads_lead AS lead ON lead.gym_id = %(gym_id)s AND lead.status = statuses.status
+    GROUP BY statuses.status
+),
+days AS (
+    SELECT generate_series(gym.today - (%(days)s - 1), gym.today, interval '1 day')::date AS day
+    FROM gym
+),
+counted_days AS (
+    SELECT (lead.created_at AT TIME ZONE gym.tz)::date AS day, COUNT(*) AS count
+    FROM leads_lead AS lead, gym
+    WHERE lead.gym_id = %(gym_id)s
+      AND lead.created_at >= ((gym.today - (%(days)s - 1))::timestamp AT TIME ZONE gym.tz)
+    GROUP BY 1
+),
+conversion_rates AS (
+    SELECT source,
+           COUNT(*) AS total,
+           COUNT(*) FILTER (WHERE status = 'converted') AS converted,
+           ROUND(COUNT(*) FILTER (WHERE status = 'converted') * 100.0 / COUNT(*), 2) AS rate
+    FROM leads_lead
+    WHERE gym_id = %(gym_id)s
+    GROUP BY source
+    HAVING COUNT(*) > %(min_source_leads)s
+)
+SELECT json_build_object(
+    'lead_counts', (SELECT json_object_agg(status, count) FROM status_counts),
+    'daily_leads', COALESCE(
+        (SELECT json_agg(json_build_object('date', days.day, 'count', COALESCE(counted_days.count, 0))
+                         ORDER BY days.day)
+         FROM days LEFT JOIN counted_days USING (day)),
+        '[]'::json),
+    'conversion_rates', COALESCE(
+        (SELECT json_agg(json_build_object('source', source, 'total', total, 'converted', converted, 'rate', rate)
+                         ORDER BY rate DESC, source)
+         FROM conversion_rates),
+        '[]'::json)
+)
+"""
+
+
+def lead_dashboard(gym, days=30, min_source_leads=10):
+    """{"lead_counts": {status: n}, "daily_leads": [{"date", "count"}] for the last `days` local days
+    (today included, oldest first), "conversion_rates": [{"source", "total", "converted", "rate"}]
+    for sources with more than `min_source_leads` leads, best rate first}."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            DASHBOARD_SQL,
+            {
+                "gym_id": gym_id_of(gym),
+                "statuses": list(LeadStatus.values),
+                "days": int(days),
+                "min_source_leads": int(min_source_leads),
+            },
+        )
+        (result,) = cursor.fetchone()
+    result["conversion_rates"] = [
+        {**row, "rate": float(row["rate"])} for row in result["conversion_rates"]
+    ]
+    return result

@@ -1,0 +1,64 @@
+"""The seed's create/update/delete as services that keep to the gym they are given."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from gyms.models import Branch
+from gyms.tests.factories import BranchFactory
+from leads.models import Lead
+from leads.tests.factories import LeadFactory
+from reps.core import services
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_takes_the_gym_from_its_argument_never_from_the_data(gym, other_gym):
+    lead = services.create(
+        Lead, gym=gym, data={"gym": other_gym, "gym_id": other_gym.pk, "first_name": "Jo", "last_name": "Lee",
+                             "phone": "212 555 0100"}
+    )
+
+    assert lead.gym_id == gym.pk
+    assert lead.phone == "+12125550100"
+    assert Lead.objects.for_gym(other_gym).count() == 0
+
+
+def test_create_validates_and_refuses_unknown_fields(gym):
+    with pytest.raises(ValidationError) as raised:
+        services.create(Lead, gym=gym, data={"first_name": "Jo", "phone": "nope", "shoe_size": 9})
+
+    errors = raised.value.message_dict
+    assert errors == {"shoe_size": ["Unknown field."]}
+    with pytest.raises(ValidationError) as raised:
+        services.create(Lead, gym=gym, data={"first_name": "Jo", "phone": "nope"})
+    assert set(raised.value.message_dict) == {"last_name", "phone"}
+    assert not Lead.objects.for_gym(gym).exists()
+
+
+def test_create_refuses_a_reference_to_another_gyms_row(gym, other_gym):
+    foreign_branch = BranchFactory(gym=other_gym)
+
+    with pytest.raises(ValidationError) as raised:
+        services.create(Lead, gym=gym, data={"first_name": "Jo", "last_name": "Lee", "phone": "+12125550100",
+                                             "branch_id": foreign_branch.pk})
+    assert raised.value.message_dict == {"branch": ["This branch belongs to another gym."]}
+
+
+def test_update_changes_only_the_gyms_own_row(gym, other_gym):
+    mine, theirs = LeadFactory(gym=gym), LeadFactory(gym=other_gym, first_name="Theirs")
+
+    assert services.update(Lead, gym=gym, object_id=theirs.pk, data={"first_name": "Hacked"}) is None
+    updated = services.update(Lead, gym=gym, object_id=mine.pk, data={"first_name": "New", "gym": other_gym})
+
+    theirs.refresh_from_db()
+    assert theirs.first_name == "Theirs"
+    assert (updated.first_name, updated.gym_id) == ("New", gym.pk)
+
+
+def test_delete_deletes_only_the_gyms_own_row(gym, other_gym):
+    mine, theirs = BranchFactory(gym=gym), BranchFactory(gym=other_gym)
+
+    assert services.delete(Branch, gym=gym, object_id=theirs.pk) is False
+    assert services.delete(Branch, gym=gym, object_id="garbage") is False
+    assert services.delete(Branch, gym=gym, object_id=mine.pk) is True
+    assert list(Branch.objects.unscoped()) == [theirs]

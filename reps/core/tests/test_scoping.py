@@ -1,0 +1,98 @@
+"""The safety net: tenant queries need a gym; unscoped() and all_gyms() are the named ways around it."""
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpResponse
+from django.urls import reverse
+
+from accounts.tests.factories import UserFactory
+from leads.models import Lead
+from leads.tests.factories import LeadFactory
+from reps.core.middleware import GymScopeMiddleware
+from reps.core.scoping import ScopeError, all_gyms, current_gym_id, gym_scope
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_query_with_no_gym_raises(gym):
+    LeadFactory(gym=gym)
+
+    with pytest.raises(ScopeError, match="Lead was queried with no current gym"):
+        Lead.objects.all()
+    with pytest.raises(ScopeError):
+        Lead.objects.filter(first_name="x")
+    with pytest.raises(ScopeError):
+        Lead.objects.count()
+
+
+def test_for_gym_and_unscoped_are_the_explicit_ways_in(gym, other_gym):
+    mine, theirs = LeadFactory(gym=gym), LeadFactory(gym=other_gym)
+
+    assert list(Lead.objects.for_gym(gym)) == [mine]
+    assert set(Lead.objects.unscoped()) == {mine, theirs}
+
+
+def test_inside_a_gyms_scope_queries_see_only_that_gym(gym, other_gym):
+    mine, theirs = LeadFactory(gym=gym), LeadFactory(gym=other_gym)
+
+    with gym_scope(gym):
+        assert list(Lead.objects.all()) == [mine]
+        assert Lead.objects.filter(pk=theirs.pk).count() == 0
+        # Even a deliberate for_gym(other) finds nothing of the other gym.
+        assert not Lead.objects.for_gym(other_gym).exists()
+        assert list(Lead.objects.for_gym(gym)) == [mine]
+    assert current_gym_id() is None
+
+
+def test_related_managers_are_scoped_too(gym, other_gym, add_one_of_everything):
+    lead = add_one_of_everything(gym)
+
+    with gym_scope(gym):
+        assert lead.calls.count() == 1
+    with gym_scope(other_gym):
+        assert lead.calls.count() == 0
+    with pytest.raises(ScopeError):
+        lead.calls.count()
+
+
+def test_all_gyms_is_for_platform_code(gym, other_gym):
+    LeadFactory(gym=gym)
+    LeadFactory(gym=other_gym)
+
+    with all_gyms():
+        assert Lead.objects.count() == 2
+
+
+def test_scopes_nest_and_restore(gym, other_gym):
+    with gym_scope(gym):
+        with gym_scope(other_gym):
+            assert current_gym_id() == other_gym.pk
+        assert current_gym_id() == gym.pk
+    assert current_gym_id() is None
+
+
+def test_a_signed_in_gym_users_request_runs_in_their_gym(rf, gym):
+    seen = []
+
+    def view(request):
+        seen.append(current_gym_id())
+        return HttpResponse("ok")
+
+    request = rf.get("/")
+    request.user = UserFactory(gym=gym)
+    GymScopeMiddleware(view)(request)
+    request.user = AnonymousUser()
+    GymScopeMiddleware(view)(request)
+
+    assert seen == [gym.pk, None]
+    assert current_gym_id() is None
+
+
+def test_the_admin_sees_every_gym(client, superuser, gym, other_gym):
+    LeadFactory(gym=gym)
+    LeadFactory(gym=other_gym)
+    client.force_login(superuser)
+
+    page = client.get(reverse("admin:leads_lead_changelist"))
+
+    assert page.context["cl"].result_count == 2
