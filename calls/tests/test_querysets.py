@@ -1,0 +1,150 @@
+import datetime
+import zoneinfo
+
+import pytest
+from django.utils import timezone
+
+from calls.models import CallLog
+from calls.services import update_call_status
+from calls.tests.factories import CallLogFactory, CallTranscriptFactory
+from leads.tests.factories import LeadFactory
+from reps.core.transitions import InvalidTransition
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+
+
+def calls(gym):
+    return CallLog.objects.for_gym(gym)
+
+
+def test_upcoming_lists_scheduled_future_calls_soonest_first(gym, other_gym):
+    later = CallLogFactory(lead__gym=gym, status="scheduled", start_time=NOW + datetime.timedelta(hours=5))
+    sooner = CallLogFactory(lead__gym=gym, status="scheduled", start_time=NOW + datetime.timedelta(hours=1))
+    CallLogFactory(lead__gym=gym, status="scheduled", start_time=NOW - datetime.timedelta(hours=1))  # overdue
+    CallLogFactory(lead__gym=gym, status="completed", start_time=NOW + datetime.timedelta(hours=2))
+    CallLogFactory(lead__gym=other_gym, status="scheduled", start_time=NOW + datetime.timedelta(hours=3))
+
+    assert list(calls(gym).upcoming()) == [sooner, later]
+    assert list(calls(gym).upcoming(limit=1)) == [sooner]
+
+
+def test_upcoming_loads_leads_in_the_same_query(gym, django_assert_num_queries):
+    for hours in (1, 2, 3):
+        CallLogFactory(lead__gym=gym, status="scheduled", start_time=NOW + datetime.timedelta(hours=hours))
+
+    with django_assert_num_queries(1):
+        assert len([call.lead.phone for call in calls(gym).upcoming()]) == 3
+
+
+def test_with_transcript_loads_it_in_the_same_query(gym, django_assert_num_queries):
+    transcript = CallTranscriptFactory(call__lead__gym=gym)
+
+    with django_assert_num_queries(1):
+        assert calls(gym).with_transcript().get_by_id(transcript.call_id).transcript.content == transcript.content
+
+
+def test_for_lead_lists_its_calls_newest_first_and_never_another_gyms(gym, other_gym):
+    lead = LeadFactory(gym=gym)
+    old = CallLogFactory(lead=lead, start_time=NOW - datetime.timedelta(days=2))
+    new = CallLogFactory(lead=lead, start_time=NOW - datetime.timedelta(days=1))
+    CallLogFactory(lead__gym=gym)
+    foreign = CallLogFactory(lead__gym=other_gym)
+
+    assert list(calls(gym).for_lead(lead)) == [new, old]
+    assert list(calls(gym).for_lead(lead.pk)) == [new, old]
+    assert list(calls(gym).for_lead(foreign.lead)) == []
+
+
+def _call_at(gym, local_time, **fields):
+    return CallLogFactory(lead__gym=gym, start_time=local_time.replace(tzinfo=NEW_YORK), **fields)
+
+
+def test_metrics_over_inclusive_local_days(gym, other_gym):
+    day = datetime.datetime(2026, 5, 4)
+    _call_at(gym, day, status="completed", outcome="appointment_booked", duration=100)
+    _call_at(gym, day.replace(hour=23, minute=59), status="completed", outcome="voicemail", duration=31)
+    _call_at(gym, day.replace(hour=12), status="no_answer", outcome="no_answer")  # no duration: not averaged
+    _call_at(gym, day.replace(hour=13), status="failed")  # no outcome: counted in the total only
+    _call_at(gym, day - datetime.timedelta(minutes=1), status="completed", outcome="other", duration=999)
+    _call_at(gym, day + datetime.timedelta(days=1), status="completed", outcome="other", duration=999)
+    _call_at(other_gym, day.replace(hour=12), status="completed", outcome="other", duration=999)
+
+    metrics = calls(gym).metrics(datetime.date(2026, 5, 4), datetime.date(2026, 5, 4))
+
+    assert metrics == {
+        "total_calls": 4,
+        "avg_duration": 65,
+        "outcomes": {"appointment_booked": 1, "follow_up_needed": 0, "not_interested": 0, "wrong_number": 0,
+                     "voicemail": 1, "no_answer": 1, "other": 0},
+    }
+
+
+def test_metrics_of_an_empty_gym(gym, django_assert_num_queries):
+    repo = calls(gym)  # given a Gym, the repository knows its time zone already
+    with django_assert_num_queries(1):
+        metrics = repo.metrics("2026-01-01", "2026-01-31")
+
+    assert metrics["total_calls"] == 0 and metrics["avg_duration"] == 0
+    assert set(metrics["outcomes"].values()) == {0} and len(metrics["outcomes"]) == 7
+
+
+# --- update_call_status ------------------------------------------------------------
+
+
+def test_completing_a_call_stamps_its_end_and_duration(gym):
+    call = CallLogFactory(lead__gym=gym, status="in_progress", start_time=NOW - datetime.timedelta(seconds=90))
+
+    updated = update_call_status(gym=gym, call_id=call.pk, status="completed")
+
+    assert updated.status == "completed"
+    assert updated.end_time >= NOW
+    assert 90 <= updated.duration <= 120
+    call.refresh_from_db()
+    assert (call.status, call.duration) == ("completed", updated.duration)
+
+
+def test_starting_a_call_stamps_its_real_start(gym):
+    call = CallLogFactory(lead__gym=gym, status="scheduled", start_time=NOW + datetime.timedelta(hours=2))
+
+    updated = update_call_status(gym=gym, call_id=call.pk, status="in_progress")
+
+    assert NOW <= updated.start_time <= timezone.now()
+
+
+def test_completing_a_scheduled_call_early_keeps_its_times_consistent(gym):
+    call = CallLogFactory(lead__gym=gym, status="scheduled", start_time=NOW + datetime.timedelta(hours=2))
+
+    updated = update_call_status(gym=gym, call_id=call.pk, status="completed")
+
+    assert updated.start_time <= updated.end_time and updated.duration == 0
+
+
+@pytest.mark.parametrize(
+    "current, new",
+    [("completed", "scheduled"), ("completed", "in_progress"), ("in_progress", "scheduled"), ("failed", "completed")],
+)
+def test_illegal_call_status_changes_are_refused(gym, current, new):
+    call = CallLogFactory(lead__gym=gym, status=current)
+
+    with pytest.raises(InvalidTransition, match=f"cannot change from {current} to {new}"):
+        update_call_status(gym=gym, call_id=call.pk, status=new)
+    call.refresh_from_db()
+    assert call.status == current
+
+
+def test_a_failed_call_can_be_scheduled_again(gym):
+    call = CallLogFactory(lead__gym=gym, status="failed")
+
+    assert update_call_status(gym=gym, call_id=call.pk, status="scheduled").status == "scheduled"
+
+
+def test_update_call_status_never_touches_another_gyms_call(gym, other_gym):
+    theirs = CallLogFactory(lead__gym=other_gym, status="scheduled")
+
+    assert update_call_status(gym=gym, call_id=theirs.pk, status="failed") is None
+    assert update_call_status(gym=gym, call_id="garbage", status="failed") is None
+    theirs.refresh_from_db()
+    assert theirs.status == "scheduled"
