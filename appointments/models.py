@@ -20,8 +20,6 @@ class AppointmentStatus(models.TextChoices):
     NO_SHOW = "no_show", "No-show"
 
 
-
-
 class TimeRange(Func):
     """tstzrange(start, end, '[)'): the half-open interval [start, end)."""
 
@@ -85,9 +83,7 @@ class Appointment(TenantModel):
         """Without an end, the appointment lasts the gym's default length."""
         if self.end_time is None and self.scheduled_time is not None and self.gym_id is not None:
             minutes = (
-                GymSettings.objects.for_gym(self.gym_id)
-                .values_list("default_appointment_minutes", flat=True)
-                .first()
+                GymSettings.objects.for_gym(self.gym_id).values_list("default_appointment_minutes", flat=True).first()
             ) or GymSettings._meta.get_field("default_appointment_minutes").default
             self.end_time = self.scheduled_time + datetime.timedelta(minutes=minutes)
 

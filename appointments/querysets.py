@@ -1,7 +1,5 @@
-from django.db.models import Count
 from django.utils import timezone
 
-from reps.core.dates import local_day_bounds
 from reps.core.querysets import TenantQuerySet
 
 # The statuses in which an appointment holds its staff member's time.
@@ -46,11 +44,4 @@ class AppointmentQuerySet(TenantQuerySet):
         """{status: appointments scheduled in [start_date, end_date]} in the gym's local days."""
         from appointments.models import AppointmentStatus
 
-        start, end = local_day_bounds(start_date, end_date, self.scoped_gym().timezone)
-        counts = dict(
-            self.filter(scheduled_time__gte=start, scheduled_time__lt=end)
-            .order_by()
-            .values_list("status")
-            .annotate(count=Count("id"))
-        )
-        return {status: counts.get(status, 0) for status in AppointmentStatus.values}
+        return self.count_by_status("scheduled_time", start_date, end_date, AppointmentStatus.values)

@@ -13,6 +13,7 @@ from reps.core.scoping import gym_scope
 from reps.core.transitions import check_transition
 
 from .models import Appointment, AppointmentStatus
+from .querysets import ACTIVE_STATUSES
 
 EXCLUSION_CONSTRAINT = "appointment_staff_no_overlap"
 
@@ -53,6 +54,32 @@ def _in_gym(model, gym_id, value, field):
     return row
 
 
+def _in_staff(gym_id, staff):
+    if staff is None:
+        return None
+    user = User.objects.for_gym(gym_id).filter(is_active=True).get_by_id(getattr(staff, "pk", staff))
+    if user is None:
+        raise ValidationError({"staff": "No such active staff member in this gym."})
+    return user
+
+
+def _first_conflict(appointment):
+    return (
+        Appointment.objects.for_gym(appointment.gym_id)
+        .conflicts(appointment.staff_id, appointment.scheduled_time, appointment.end_time, appointment.pk)
+        .first()
+    )
+
+
+def _check_free(appointment):
+    """Raise AppointmentConflict if the active appointment overlaps another of its staff member."""
+    if appointment.staff_id is None or appointment.status not in ACTIVE_STATUSES:
+        return
+    conflict = _first_conflict(appointment)
+    if conflict is not None:
+        raise AppointmentConflict(conflict.pk)
+
+
 def _save_refusing_overlap(appointment, **save_kwargs):
     """Save; an overlap caught by the database (a concurrent booking) is an AppointmentConflict."""
     try:
@@ -61,27 +88,8 @@ def _save_refusing_overlap(appointment, **save_kwargs):
     except IntegrityError as error:
         if EXCLUSION_CONSTRAINT not in str(error):
             raise
-        conflict = (
-            Appointment.objects.for_gym(appointment.gym_id)
-            .conflicts(appointment.staff_id, appointment.scheduled_time, appointment.end_time, appointment.pk)
-            .first()
-        )
+        conflict = _first_conflict(appointment)
         raise AppointmentConflict(conflict.pk if conflict else None) from None
-
-
-def _check_free(appointment):
-    if appointment.staff_id is None or appointment.status not in (
-        AppointmentStatus.SCHEDULED,
-        AppointmentStatus.CONFIRMED,
-    ):
-        return
-    conflict = (
-        Appointment.objects.for_gym(appointment.gym_id)
-        .conflicts(appointment.staff_id, appointment.scheduled_time, appointment.end_time, appointment.pk)
-        .first()
-    )
-    if conflict is not None:
-        raise AppointmentConflict(conflict.pk)
 
 
 def _announce(appointment, topic):
@@ -100,9 +108,7 @@ def _announce(appointment, topic):
 
 
 @transaction.atomic
-def book_appointment(
-    *, gym, lead, staff, scheduled_time, end_time=None, title, branch=None, call=None, description=""
-):
+def book_appointment(*, gym, lead, staff, scheduled_time, end_time=None, title, branch=None, call=None, description=""):
     """Book an appointment and record its notification, all or nothing.
 
     Lead, staff, branch and call (instances or ids) must belong to the gym
@@ -135,15 +141,6 @@ def book_appointment(
     return appointment
 
 
-def _in_staff(gym_id, staff):
-    if staff is None:
-        return None
-    user = User.objects.for_gym(gym_id).filter(is_active=True).get_by_id(getattr(staff, "pk", staff))
-    if user is None:
-        raise ValidationError({"staff": "No such active staff member in this gym."})
-    return user
-
-
 @transaction.atomic
 def reschedule_appointment(*, gym, appointment_id, scheduled_time, end_time=None):
     """Move the gym's active appointment to a new time (keeping its length unless end_time is given)."""
@@ -152,7 +149,7 @@ def reschedule_appointment(*, gym, appointment_id, scheduled_time, end_time=None
         appointment = Appointment.objects.for_gym(gym_id).select_for_update().get_by_id(appointment_id)
         if appointment is None:
             return None
-        if appointment.status not in (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED):
+        if appointment.status not in ACTIVE_STATUSES:
             raise ValidationError({"status": f"A {appointment.status} appointment cannot be rescheduled."})
         length = appointment.end_time - appointment.scheduled_time
         appointment.scheduled_time = scheduled_time

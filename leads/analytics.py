@@ -74,7 +74,5 @@ def lead_dashboard(gym, days=30, min_source_leads=10):
             },
         )
         (result,) = cursor.fetchone()
-    result["conversion_rates"] = [
-        {**row, "rate": float(row["rate"])} for row in result["conversion_rates"]
-    ]
+    result["conversion_rates"] = [{**row, "rate": float(row["rate"])} for row in result["conversion_rates"]]
     return result

@@ -1,9 +1,8 @@
 import re
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Prefetch, Q
+from django.db.models import F, Prefetch, Q
 
-from reps.core.dates import local_day_bounds
 from reps.core.phones import normalize_phone
 from reps.core.querysets import TenantQuerySet
 
@@ -45,9 +44,7 @@ class LeadQuerySet(TenantQuerySet):
         else:
             condition = Q()
             for word in query.split():
-                word_condition = (
-                    Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
-                )
+                word_condition = Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
                 if len(re.sub(r"\D", "", word)) >= 3:
                     word_condition |= self._phone_fragment(word)
                 condition &= word_condition
@@ -81,9 +78,7 @@ class LeadQuerySet(TenantQuerySet):
         return self.with_summary().prefetch_related(
             Prefetch(
                 "calls",
-                queryset=CallLog.objects.for_gym(gym_id).order_by(
-                    F("start_time").desc(nulls_last=True), "-created_at"
-                ),
+                queryset=CallLog.objects.for_gym(gym_id).order_by(F("start_time").desc(nulls_last=True), "-created_at"),
             ),
             Prefetch("appointments", queryset=Appointment.objects.for_gym(gym_id).order_by("-scheduled_time")),
         )
@@ -92,14 +87,7 @@ class LeadQuerySet(TenantQuerySet):
         """{status: leads created in [start_date, end_date]} in the gym's local days, every status present."""
         from leads.models import LeadStatus
 
-        start, end = local_day_bounds(start_date, end_date, self.scoped_gym().timezone)
-        counts = dict(
-            self.filter(created_at__gte=start, created_at__lt=end)
-            .order_by()
-            .values_list("status")
-            .annotate(count=Count("id"))
-        )
-        return {status: counts.get(status, 0) for status in LeadStatus.values}
+        return self.count_by_status("created_at", start_date, end_date, LeadStatus.values)
 
 
 class LeadTagQuerySet(TenantQuerySet):

@@ -86,8 +86,9 @@ def _database_accepts(gym, staff, start, end):
 def test_has_conflict_ignores_cancelled_ones_other_staff_and_the_excluded_one(gym):
     staff, colleague = UserFactory(gym=gym), UserFactory(gym=gym)
     mine = AppointmentFactory(lead__gym=gym, staff=staff, scheduled_time=NOW, end_time=NOW + HOUR)
-    AppointmentFactory(lead__gym=gym, staff=staff, scheduled_time=NOW + 2 * HOUR, end_time=NOW + 3 * HOUR,
-                       status="cancelled")
+    AppointmentFactory(
+        lead__gym=gym, staff=staff, scheduled_time=NOW + 2 * HOUR, end_time=NOW + 3 * HOUR, status="cancelled"
+    )
 
     assert not appointments(gym).has_conflict(staff, NOW, NOW + HOUR, exclude_id=mine.pk)
     assert not appointments(gym).has_conflict(staff, NOW + 2 * HOUR, NOW + 3 * HOUR)
@@ -109,7 +110,11 @@ def test_stats_count_every_status_over_inclusive_local_days(gym, other_gym):
     AppointmentFactory(lead__gym=other_gym, scheduled_time=datetime.datetime(2026, 6, 1, 12, tzinfo=NEW_YORK))
 
     assert appointments(gym).stats(datetime.date(2026, 6, 1), datetime.date(2026, 6, 2)) == {
-        "scheduled": 0, "confirmed": 0, "completed": 2, "cancelled": 0, "no_show": 1,
+        "scheduled": 0,
+        "confirmed": 0,
+        "completed": 2,
+        "cancelled": 0,
+        "no_show": 1,
     }
     assert appointments(gym).stats("2030-01-01", "2030-01-01") == dict.fromkeys(
         ["scheduled", "confirmed", "completed", "cancelled", "no_show"], 0

@@ -147,7 +147,10 @@ def test_rescheduling_keeps_the_length_and_refuses_overlaps(gym, lead, staff):
     moving.refresh_from_db()
     assert moving.scheduled_time == START + 2 * HOUR
     assert [m.topic for m in OutboxMessage.objects.for_gym(gym)] == [
-        "appointment.booked", "appointment.booked", "appointment.rescheduled"]
+        "appointment.booked",
+        "appointment.booked",
+        "appointment.rescheduled",
+    ]
 
 
 def test_a_cancelled_appointment_cannot_be_rescheduled(gym, lead, staff):
@@ -162,9 +165,15 @@ def test_a_cancelled_appointment_cannot_be_rescheduled(gym, lead, staff):
 
 @pytest.mark.parametrize(
     "current, new, allowed",
-    [("scheduled", "confirmed", True), ("confirmed", "completed", True), ("scheduled", "no_show", True),
-     ("cancelled", "scheduled", True), ("completed", "scheduled", False), ("no_show", "confirmed", False),
-     ("confirmed", "scheduled", False)],
+    [
+        ("scheduled", "confirmed", True),
+        ("confirmed", "completed", True),
+        ("scheduled", "no_show", True),
+        ("cancelled", "scheduled", True),
+        ("completed", "scheduled", False),
+        ("no_show", "confirmed", False),
+        ("confirmed", "scheduled", False),
+    ],
 )
 def test_appointment_status_follows_the_allowed_transitions(gym, lead, staff, current, new, allowed):
     appointment = AppointmentFactory(lead=lead, staff=staff, status=current)

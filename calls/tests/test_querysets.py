@@ -77,8 +77,15 @@ def test_metrics_over_inclusive_local_days(gym, other_gym):
     assert metrics == {
         "total_calls": 4,
         "avg_duration": 65,
-        "outcomes": {"appointment_booked": 1, "follow_up_needed": 0, "not_interested": 0, "wrong_number": 0,
-                     "voicemail": 1, "no_answer": 1, "other": 0},
+        "outcomes": {
+            "appointment_booked": 1,
+            "follow_up_needed": 0,
+            "not_interested": 0,
+            "wrong_number": 0,
+            "voicemail": 1,
+            "no_answer": 1,
+            "other": 0,
+        },
     }
 
 

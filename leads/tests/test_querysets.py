@@ -2,14 +2,12 @@ import datetime
 import zoneinfo
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from appointments.tests.factories import AppointmentFactory
 from calls.tests.factories import CallLogFactory
 from gyms.tests.factories import GymFactory
 from leads.models import Lead
-from leads.tests.factories import LeadFactory, LeadQualificationFactory, LeadTagAssignmentFactory, LeadTagFactory
+from leads.tests.factories import LeadFactory, LeadQualificationFactory, LeadTagAssignmentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -65,8 +63,12 @@ def test_prioritized_keeps_open_leads_only_and_puts_unscored_ones_last(gym, othe
     old_unscored = LeadFactory(gym=gym, status="new", created_at=now - datetime.timedelta(days=2))
     new_unscored = LeadFactory(gym=gym, status="contacted", created_at=now - datetime.timedelta(days=1))
     low = LeadQualificationFactory(lead__gym=gym, lead__status="qualified", score=5).lead
-    older_tie = LeadQualificationFactory(lead__gym=gym, score=80, lead__created_at=now - datetime.timedelta(hours=5)).lead
-    newer_tie = LeadQualificationFactory(lead__gym=gym, score=80, lead__created_at=now - datetime.timedelta(hours=1)).lead
+    older_tie = LeadQualificationFactory(
+        lead__gym=gym, score=80, lead__created_at=now - datetime.timedelta(hours=5)
+    ).lead
+    newer_tie = LeadQualificationFactory(
+        lead__gym=gym, score=80, lead__created_at=now - datetime.timedelta(hours=1)
+    ).lead
     LeadQualificationFactory(lead__gym=gym, lead__status="converted", score=100)
     LeadQualificationFactory(lead__gym=gym, lead__status="lost", score=99)
     LeadQualificationFactory(lead__gym=other_gym, score=100)
@@ -95,11 +97,16 @@ def test_prioritized_of_an_empty_gym_is_empty(gym):
 @pytest.fixture
 def people(gym, other_gym):
     return {
-        "jane": LeadFactory(gym=gym, first_name="Jane", last_name="Doe", email="jane@fitmail.com", phone="+12125550123"),
+        "jane": LeadFactory(
+            gym=gym, first_name="Jane", last_name="Doe", email="jane@fitmail.com", phone="+12125550123"
+        ),
         "john": LeadFactory(gym=gym, first_name="John", last_name="Doerr", email="jd@work.org", phone="+16465559876"),
-        "mary": LeadFactory(gym=gym, first_name="Mary", last_name="Janeway", email="mary@sea.net", phone="+17185550000"),
-        "other": LeadFactory(gym=other_gym, first_name="Jane", last_name="Doe", email="jane@fitmail.com",
-                             phone="+12125550123"),
+        "mary": LeadFactory(
+            gym=gym, first_name="Mary", last_name="Janeway", email="mary@sea.net", phone="+17185550000"
+        ),
+        "other": LeadFactory(
+            gym=other_gym, first_name="Jane", last_name="Doe", email="jane@fitmail.com", phone="+12125550123"
+        ),
     }
 
 
@@ -157,8 +164,13 @@ def _lead_with_everything(gym):
 
 
 def _touch_relationships(lead):
-    return (lead.qualification.score, lead.branch, [t.name for t in lead.tags.all()],
-            [c.status for c in lead.calls.all()], [a.status for a in lead.appointments.all()])
+    return (
+        lead.qualification.score,
+        lead.branch,
+        [t.name for t in lead.tags.all()],
+        [c.status for c in lead.calls.all()],
+        [a.status for a in lead.appointments.all()],
+    )
 
 
 @pytest.mark.parametrize("count", [1, 50])
@@ -218,7 +230,9 @@ def test_conversion_stats_counts_every_status_over_inclusive_local_days(gym, oth
     day = datetime.datetime(2026, 3, 10)
     _lead_created(gym, day.replace(hour=0, minute=0), "new")  # first instant of the first day
     _lead_created(gym, day.replace(hour=12), "converted")
-    _lead_created(gym, day + datetime.timedelta(days=1, hours=23, minutes=59), "converted")  # last minute of the last day
+    _lead_created(
+        gym, day + datetime.timedelta(days=1, hours=23, minutes=59), "converted"
+    )  # last minute of the last day
     _lead_created(gym, day - datetime.timedelta(minutes=1), "lost")  # the evening before: out
     _lead_created(gym, day + datetime.timedelta(days=2), "lost")  # the next midnight: out
     _lead_created(other_gym, day.replace(hour=12), "converted")
@@ -246,4 +260,3 @@ def test_conversion_stats_of_an_empty_gym_are_all_zero(gym):
 def test_conversion_stats_refuse_bad_ranges(gym, start, end):
     with pytest.raises(ValueError):
         leads(gym).conversion_stats(start, end)
-

@@ -21,9 +21,15 @@ def test_create_lead_normalizes_and_refuses_a_duplicate_phone(gym, other_gym):
 
 @pytest.mark.parametrize(
     "current, new, allowed",
-    [("new", "contacted", True), ("contacted", "qualified", True), ("qualified", "converted", True),
-     ("lost", "contacted", True), ("converted", "new", False), ("contacted", "new", False),
-     ("new", "new", True)],
+    [
+        ("new", "contacted", True),
+        ("contacted", "qualified", True),
+        ("qualified", "converted", True),
+        ("lost", "contacted", True),
+        ("converted", "new", False),
+        ("contacted", "new", False),
+        ("new", "new", True),
+    ],
 )
 def test_lead_status_follows_the_allowed_transitions(gym, current, new, allowed):
     lead = LeadFactory(gym=gym, status=current)

@@ -72,6 +72,19 @@ class TenantQuerySet(models.QuerySet):
             self._gym = apps.get_model("gyms", "Gym").objects.get(pk=self.scoped_gym_id)
         return self._gym
 
+    def count_by_status(self, time_field, start_date, end_date, statuses):
+        """{status: rows with time_field in [start_date, end_date]} in the gym's local days, every status present."""
+        from .dates import local_day_bounds
+
+        start, end = local_day_bounds(start_date, end_date, self.scoped_gym().timezone)
+        counts = dict(
+            self.filter(**{f"{time_field}__gte": start, f"{time_field}__lt": end})
+            .order_by()
+            .values_list("status")
+            .annotate(count=models.Count("pk"))
+        )
+        return {status: counts.get(status, 0) for status in statuses}
+
     def get_by_id(self, object_id):
         """The object with this id, or None (also for a malformed id)."""
         try:

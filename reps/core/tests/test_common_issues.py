@@ -41,16 +41,22 @@ def test_2_a_failed_step_does_not_leak_out_of_its_transaction(gym):
         book_appointment(gym=gym, lead=leads[0], staff=staff, scheduled_time=start, title="Tour")
         with pytest.raises(AppointmentConflict):
             book_appointment(gym=gym, lead=leads[1], staff=staff, scheduled_time=start, title="Tour")
-        book_appointment(gym=gym, lead=leads[2], staff=staff, scheduled_time=start + datetime.timedelta(hours=1),
-                         title="Tour")
+        book_appointment(
+            gym=gym, lead=leads[2], staff=staff, scheduled_time=start + datetime.timedelta(hours=1), title="Tour"
+        )
     assert Appointment.objects.for_gym(gym).count() == 2
 
     # ... and an error after nested service calls rolls all of them back.
     with pytest.raises(RuntimeError):
         with transaction.atomic():
             for n, lead in enumerate(leads):
-                book_appointment(gym=gym, lead=lead, staff=staff, title="Trial",
-                                 scheduled_time=start + datetime.timedelta(days=1, hours=n))
+                book_appointment(
+                    gym=gym,
+                    lead=lead,
+                    staff=staff,
+                    title="Trial",
+                    scheduled_time=start + datetime.timedelta(days=1, hours=n),
+                )
             raise RuntimeError("the batch failed")
     assert Appointment.objects.for_gym(gym).count() == 2
 

@@ -43,17 +43,19 @@ def test_get_by_id_of_an_unknown_id_is_none(gym):
 
 
 def test_list_filters_sorts_and_pages(gym, other_gym):
-    leads = [LeadFactory(gym=gym, first_name=name, status=status) for name, status in
-             [("Cy", "new"), ("Al", "lost"), ("Bo", "new"), ("Di", "qualified")]]
+    leads = [
+        LeadFactory(gym=gym, first_name=name, status=status)
+        for name, status in [("Cy", "new"), ("Al", "lost"), ("Bo", "new"), ("Di", "qualified")]
+    ]
     LeadFactory(gym=other_gym, first_name="Aa", status="new")
     repo = Lead.objects.for_gym(gym)
 
-    assert [l.first_name for l in repo.list(sort_by="first_name")] == ["Al", "Bo", "Cy", "Di"]
-    assert [l.first_name for l in repo.list(sort_by="first_name", sort_dir="desc", skip=1, limit=2)] == ["Cy", "Bo"]
-    assert {l.first_name for l in repo.list(filters={"status": "new"})} == {"Cy", "Bo"}
+    assert [lead.first_name for lead in repo.list(sort_by="first_name")] == ["Al", "Bo", "Cy", "Di"]
+    assert [lead.first_name for lead in repo.list(sort_by="first_name", sort_dir="desc", skip=1, limit=2)] == ["Cy", "Bo"]
+    assert {lead.first_name for lead in repo.list(filters={"status": "new"})} == {"Cy", "Bo"}
     # A list value means IN.
-    assert {l.first_name for l in repo.list(filters={"status": ["new", "qualified"]})} == {"Cy", "Bo", "Di"}
-    assert [l.first_name for l in repo.list(filters={"id": [leads[1].pk]})] == ["Al"]
+    assert {lead.first_name for lead in repo.list(filters={"status": ["new", "qualified"]})} == {"Cy", "Bo", "Di"}
+    assert [lead.first_name for lead in repo.list(filters={"id": [leads[1].pk]})] == ["Al"]
 
 
 def test_list_filters_by_a_relation_by_id(gym):

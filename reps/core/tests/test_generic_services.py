@@ -14,8 +14,15 @@ pytestmark = pytest.mark.django_db
 
 def test_create_takes_the_gym_from_its_argument_never_from_the_data(gym, other_gym):
     lead = services.create(
-        Lead, gym=gym, data={"gym": other_gym, "gym_id": other_gym.pk, "first_name": "Jo", "last_name": "Lee",
-                             "phone": "212 555 0100"}
+        Lead,
+        gym=gym,
+        data={
+            "gym": other_gym,
+            "gym_id": other_gym.pk,
+            "first_name": "Jo",
+            "last_name": "Lee",
+            "phone": "212 555 0100",
+        },
     )
 
     assert lead.gym_id == gym.pk
@@ -39,8 +46,11 @@ def test_create_refuses_a_reference_to_another_gyms_row(gym, other_gym):
     foreign_branch = BranchFactory(gym=other_gym)
 
     with pytest.raises(ValidationError) as raised:
-        services.create(Lead, gym=gym, data={"first_name": "Jo", "last_name": "Lee", "phone": "+12125550100",
-                                             "branch_id": foreign_branch.pk})
+        services.create(
+            Lead,
+            gym=gym,
+            data={"first_name": "Jo", "last_name": "Lee", "phone": "+12125550100", "branch_id": foreign_branch.pk},
+        )
     assert raised.value.message_dict == {"branch": ["This branch belongs to another gym."]}
 
 
