@@ -126,7 +126,8 @@ class TenantQuerySet(models.QuerySet):
         if skip < 0 or limit < 0:
             raise InvalidQuery("skip and limit cannot be negative.")
         limit = min(limit, settings.REPOSITORY_MAX_LIMIT)
-        return queryset[skip : skip + limit]
+        # A list, as the seed's list() returned; chain on the QuerySet itself for more.
+        return list(queryset[skip : skip + limit])
 
     @staticmethod
     def _check_choices(name, field, value):
