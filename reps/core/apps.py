@@ -9,7 +9,7 @@ class CoreConfig(AppConfig):
 
 
 class PlatformAdminConfig(admin_apps.AdminConfig):
-    """The admin, with reps.core.admin.PlatformAdminSite as its site."""
+    """The admin, with reps.core.admin_site.PlatformAdminSite as its site."""
 
     default = False
-    default_site = "reps.core.admin.PlatformAdminSite"
+    default_site = "reps.core.admin_site.PlatformAdminSite"

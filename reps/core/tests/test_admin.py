@@ -1,6 +1,7 @@
 """The admin: platform staff see every gym's rows, lists run a fixed number of queries."""
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -14,6 +15,13 @@ from leads.tests.factories import LeadTagFactory
 pytestmark = pytest.mark.django_db
 
 MODELS = sorted(admin.site._registry, key=lambda model: model._meta.label)
+
+
+def test_every_model_of_ours_has_an_admin():
+    ours = {"core", "gyms", "accounts", "leads", "calls", "appointments"}
+    models = [model for model in apps.get_models() if model._meta.app_label in ours]
+
+    assert [model._meta.label for model in models if model not in admin.site._registry] == []
 
 
 def changelist(model):
