@@ -141,25 +141,60 @@ def book_appointment(*, gym, lead, staff, scheduled_time, end_time=None, title, 
     return appointment
 
 
+# What update_appointment may change; status changes go through update_appointment_status.
+EDITABLE_FIELDS = {"lead", "staff", "branch", "call", "scheduled_time", "end_time", "title", "description"}
+
+
 @transaction.atomic
-def reschedule_appointment(*, gym, appointment_id, scheduled_time, end_time=None):
-    """Move the gym's active appointment to a new time (keeping its length unless end_time is given)."""
+def update_appointment(*, gym, appointment_id, data):
+    """Change the gym's appointment; None when the gym has no such appointment.
+
+    A new time keeps the appointment's length unless end_time is given too.
+    A new time or staff member is checked for overlaps (AppointmentConflict)
+    and announced as "appointment.rescheduled"; only scheduled or confirmed
+    appointments can be moved.
+    """
+    unknown = set(data) - EDITABLE_FIELDS
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed here." for name in sorted(unknown)})
     gym_id = gym_id_of(gym)
     with gym_scope(gym_id):
         appointment = Appointment.objects.for_gym(gym_id).select_for_update().get_by_id(appointment_id)
         if appointment is None:
             return None
-        if appointment.status not in ACTIVE_STATUSES:
+        moved = any(
+            name in data and data[name] != getattr(appointment, name)
+            for name in ("scheduled_time", "end_time", "staff")
+        )
+        if moved and appointment.status not in ACTIVE_STATUSES:
             raise ValidationError({"status": f"A {appointment.status} appointment cannot be rescheduled."})
-        length = appointment.end_time - appointment.scheduled_time
-        appointment.scheduled_time = scheduled_time
-        appointment.end_time = end_time or scheduled_time + length
+        if "scheduled_time" in data and "end_time" not in data:
+            data = {**data, "end_time": data["scheduled_time"] + (appointment.end_time - appointment.scheduled_time)}
+        for name, model in (("lead", Lead), ("branch", Branch), ("call", CallLog)):
+            if name in data:
+                setattr(appointment, name, _in_gym(model, gym_id, data[name], name))
+        if "staff" in data:
+            appointment.staff = _in_staff(gym_id, data["staff"])
+        for name in ("scheduled_time", "end_time", "title", "description"):
+            if name in data:
+                setattr(appointment, name, data[name])
+        if appointment.lead is None:
+            raise ValidationError({"lead": "An appointment needs a lead."})
         appointment.full_clean(validate_constraints=False)
         appointment.validate_constraints(exclude={"staff"})
-        _check_free(appointment)
+        if moved:
+            _check_free(appointment)
         _save_refusing_overlap(appointment)
-        _announce(appointment, "appointment.rescheduled")
+        _announce(appointment, "appointment.rescheduled" if moved else "appointment.updated")
     return appointment
+
+
+def reschedule_appointment(*, gym, appointment_id, scheduled_time, end_time=None):
+    """Move the gym's active appointment to a new time (keeping its length unless end_time is given)."""
+    data = {"scheduled_time": scheduled_time}
+    if end_time is not None:
+        data["end_time"] = end_time
+    return update_appointment(gym=gym, appointment_id=appointment_id, data=data)
 
 
 @transaction.atomic

@@ -1,4 +1,5 @@
 import datetime
+from decimal import Decimal
 import zoneinfo
 
 import phonenumbers
@@ -175,7 +176,7 @@ class VoiceSettings(TenantModel):
         max_digits=3,
         decimal_places=2,
         default=1,
-        validators=[MinValueValidator(0.5), MaxValueValidator(2)],
+        validators=[MinValueValidator(Decimal("0.5")), MaxValueValidator(Decimal("2"))],
     )
     voicemail_message = models.TextField(blank=True)
 

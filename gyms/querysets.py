@@ -19,16 +19,19 @@ class KnowledgeBaseEntryQuerySet(TenantQuerySet):
     def active(self):
         return self.filter(is_active=True)
 
-    def search(self, query, limit=20):
-        """Active entries matching `query` (web-search syntax: words, "phrases", -not), best first."""
+    def matching(self, query):
+        """Entries matching `query` (web-search syntax: words, "phrases", -not), best first."""
         query = (query or "").strip()
         if not query:
             return self.none()
         search_query = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
         return (
-            self.active()
-            .annotate(document=knowledge_base_document())
+            self.annotate(document=knowledge_base_document())
             .filter(document=search_query)
             .annotate(rank=SearchRank(F("document"), search_query))
-            .order_by("-rank", "title")[:limit]
+            .order_by("-rank", "title")
         )
+
+    def search(self, query, limit=20):
+        """The best `limit` active entries matching `query`."""
+        return self.active().matching(query)[:limit]

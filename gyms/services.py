@@ -1,5 +1,7 @@
 from django.db import transaction
 
+from reps.core.querysets import gym_id_of
+
 from .models import AISettings, Gym, GymSettings, VoiceSettings
 
 
@@ -16,4 +18,27 @@ def create_gym(*, name, timezone="UTC", country_code="US", **fields):
     gym.full_clean()
     gym.save()
     ensure_gym_settings(gym)
+    return gym
+
+
+SETTINGS_PARTS = {"settings": GymSettings, "ai_settings": AISettings, "voice_settings": VoiceSettings}
+
+
+@transaction.atomic
+def update_gym(*, gym, data):
+    """Update the gym and any of its settings parts ({"settings": {...}, "ai_settings": {...}, ...})."""
+    from reps.core import services as generic
+
+    gym = Gym.objects.select_for_update().get(pk=gym_id_of(gym))
+    data = dict(data)
+    parts = {name: data.pop(name) for name in list(data) if name in SETTINGS_PARTS}
+    for name, value in data.items():
+        setattr(gym, name, value)
+    gym.full_clean()
+    gym.save()
+    ensure_gym_settings(gym)
+    for name, values in parts.items():
+        model = SETTINGS_PARTS[name]
+        row = model.objects.for_gym(gym).get()
+        generic.update(model, gym=gym, object_id=row.pk, data=values)
     return gym

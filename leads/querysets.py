@@ -30,6 +30,10 @@ class LeadQuerySet(TenantQuerySet):
         )
 
     def search(self, query, limit=20):
+        """The first `limit` leads matching `query` (see matching())."""
+        return self.matching(query)[:limit]
+
+    def matching(self, query):
         """Leads whose name, email or phone contains every word of `query`, any case.
 
         "jane doe" finds Jane Doe (one word may match the first name, the
@@ -48,7 +52,7 @@ class LeadQuerySet(TenantQuerySet):
                 if len(re.sub(r"\D", "", word)) >= 3:
                     word_condition |= self._phone_fragment(word)
                 condition &= word_condition
-        return self.filter(condition)[:limit]
+        return self.filter(condition)
 
     @staticmethod
     def _phone_fragment(text):

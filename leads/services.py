@@ -66,3 +66,14 @@ def set_lead_tags(*, gym, lead_id, tag_ids):
             [LeadTagAssignment(gym_id=gym_id, lead=lead, tag=tag) for tag in tags], ignore_conflicts=True
         )
     return lead
+
+
+def save_lead(*, gym, lead_id=None, data):
+    """Create (lead_id None) or update a lead, and replace its tags when data has "tags", in one transaction."""
+    data = dict(data)
+    tags = data.pop("tags", None)
+    with transaction.atomic():
+        lead = create_lead(gym=gym, data=data) if lead_id is None else update_lead(gym=gym, lead_id=lead_id, data=data)
+        if lead is not None and tags is not None:
+            set_lead_tags(gym=gym, lead_id=lead.pk, tag_ids=[getattr(tag, "pk", tag) for tag in tags])
+    return lead

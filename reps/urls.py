@@ -1,8 +1,33 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+import accounts.urls
+import appointments.urls
+import calls.urls
+import gyms.urls
+import leads.urls
+
+APPS = [gyms.urls, accounts.urls, leads.urls, calls.urls, appointments.urls]
+
+router = DefaultRouter()
+for app in APPS:
+    for prefix, viewset, basename in app.routes:
+        router.register(prefix, viewset, basename=basename)
+
+api_v1 = [path("", include(router.urls))] + [pattern for app in APPS for pattern in app.urlpatterns]
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(url="/api/v1/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("api-auth/", include("rest_framework.urls")),
 ]
+
+handler404 = "reps.core.errors.not_found"
+handler500 = "reps.core.errors.server_error"

@@ -35,17 +35,72 @@ class TenantQuerySet(models.QuerySet):
         # the gym's time zone; _gym only when for_gym() was given a Gym.
         self._gym_id = None
         self._gym = None
+        # Set by the default manager when it built this queryset with no
+        # current gym: running it raises ScopeError unless for_gym() or
+        # unscoped() was called on the way (reps.core.scoping).
+        self._missing_scope = False
 
     def _clone(self):
         clone = super()._clone()
-        clone._gym_id, clone._gym = self._gym_id, self._gym
+        clone._gym_id, clone._gym, clone._missing_scope = self._gym_id, self._gym, self._missing_scope
         return clone
+
+    # --- the safety net: every way a queryset reaches the database checks it.
+
+    def _check_scope(self):
+        if self._missing_scope and not self.query.is_empty():
+            from .scoping import ScopeError
+
+            name = self.model.__name__
+            raise ScopeError(
+                f"{name} was queried with no current gym: use {name}.objects.for_gym(gym), "
+                "run inside gym_scope(gym), or, in platform code, unscoped()."
+            )
+
+    def _fetch_all(self):
+        if self._result_cache is None:
+            self._check_scope()
+        super()._fetch_all()
+
+    def iterator(self, *args, **kwargs):
+        self._check_scope()
+        return super().iterator(*args, **kwargs)
+
+    def count(self):
+        self._check_scope()
+        return super().count()
+
+    def exists(self):
+        self._check_scope()
+        return super().exists()
+
+    def aggregate(self, *args, **kwargs):
+        self._check_scope()
+        return super().aggregate(*args, **kwargs)
+
+    def update(self, **kwargs):
+        self._check_scope()
+        return super().update(**kwargs)
+
+    def delete(self):
+        self._check_scope()
+        return super().delete()
+
+    def explain(self, **options):
+        self._check_scope()
+        return super().explain(**options)
+
+    def resolve_expression(self, *args, **kwargs):
+        # Used as a subquery of another query.
+        self._check_scope()
+        return super().resolve_expression(*args, **kwargs)
 
     def for_gym(self, gym_or_id):
         from .scoping import ALL_GYMS, current_gym_id
 
         gym_id = gym_id_of(gym_or_id)
         queryset = self.filter(gym_id=gym_id)
+        queryset._missing_scope = False
         scope = current_gym_id()
         if scope is not None and scope is not ALL_GYMS and scope != gym_id:
             # Inside gym h's request or job, for_gym(g) finds nothing of g.
@@ -56,7 +111,9 @@ class TenantQuerySet(models.QuerySet):
 
     def unscoped(self):
         """Every gym's rows: for the admin, migrations and platform jobs only."""
-        return self.all()
+        queryset = self.all()
+        queryset._missing_scope = False
+        return queryset
 
     @property
     def scoped_gym_id(self):
@@ -154,23 +211,23 @@ class TenantManager(models.Manager):
     """The default manager of tenant models: the safety net of reps.core.scoping.
 
     A query through it runs only for the current gym (or, for platform code,
-    every gym); with no gym current it raises ScopeError. `for_gym()` and
-    `unscoped()` are the explicit ways in. Inserts need no scope.
+    every gym); built with no gym current, it raises ScopeError when it runs
+    (building one is harmless: frameworks inspect querysets without running
+    them). `for_gym()` and `unscoped()` are the explicit ways in. Inserts
+    need no scope.
     """
 
     def get_queryset(self):
-        from .scoping import ALL_GYMS, ScopeError, current_gym_id
+        from .scoping import ALL_GYMS, current_gym_id
 
         scope = current_gym_id()
+        queryset = super().get_queryset()
         if scope is ALL_GYMS:
-            return super().get_queryset()
+            return queryset
         if scope is None:
-            raise ScopeError(
-                f"{self.model.__name__} was queried with no current gym: use "
-                f"{self.model.__name__}.objects.for_gym(gym), run inside gym_scope(gym), "
-                "or, in platform code, unscoped()."
-            )
-        return super().get_queryset().for_gym(scope)
+            queryset._missing_scope = True
+            return queryset
+        return queryset.for_gym(scope)
 
     def _unchecked_queryset(self):
         return super().get_queryset()

@@ -33,6 +33,15 @@ def current_gym_id():
     return _current_gym.get()
 
 
+def activate(gym_or_id):
+    """Enter a gym's scope until deactivate(token); for code that cannot use a with block."""
+    return _current_gym.set(gym_id_of(gym_or_id))
+
+
+def deactivate(token):
+    _current_gym.reset(token)
+
+
 @contextmanager
 def gym_scope(gym_or_id):
     token = _current_gym.set(gym_id_of(gym_or_id))

@@ -1,6 +1,9 @@
 """The safety net: tenant queries need a gym; unscoped() and all_gyms() are the named ways around it."""
 
+import uuid
+
 import pytest
+from django.db.models import Count
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse
 from django.urls import reverse
@@ -14,15 +17,38 @@ from reps.core.scoping import ScopeError, all_gyms, current_gym_id, gym_scope
 pytestmark = pytest.mark.django_db
 
 
-def test_a_query_with_no_gym_raises(gym):
-    LeadFactory(gym=gym)
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda: list(Lead.objects.all()),
+        lambda: Lead.objects.filter(first_name="x").first(),
+        lambda: Lead.objects.get(phone="+12125550100"),
+        lambda: Lead.objects.count(),
+        lambda: Lead.objects.exists(),
+        lambda: Lead.objects.aggregate(n=Count("id")),
+        lambda: list(Lead.objects.values_list("phone", flat=True)),
+        lambda: list(Lead.objects.iterator()),
+        lambda: Lead.objects.update(notes="x"),
+        lambda: Lead.objects.filter(first_name="x").delete(),
+        lambda: list(Lead.objects.for_gym(uuid.uuid4()).filter(pk__in=Lead.objects.values("pk"))),
+    ],
+    ids=["list", "first", "get", "count", "exists", "aggregate", "values", "iterator", "update", "delete", "subquery"],
+)
+def test_running_a_query_with_no_gym_raises(gym, run):
+    LeadFactory(gym=gym, phone="+12125550100", notes="")
 
     with pytest.raises(ScopeError, match="Lead was queried with no current gym"):
-        Lead.objects.all()
-    with pytest.raises(ScopeError):
-        Lead.objects.filter(first_name="x")
-    with pytest.raises(ScopeError):
-        Lead.objects.count()
+        run()
+    assert Lead.objects.for_gym(gym).get().notes == ""
+
+
+def test_building_a_query_is_harmless_and_for_gym_anywhere_in_the_chain_scopes_it(gym, other_gym):
+    mine = LeadFactory(gym=gym, status="new")
+    LeadFactory(gym=other_gym, status="new")
+
+    pending = Lead.objects.filter(status="new")  # built, not run
+
+    assert list(pending.for_gym(gym)) == [mine]
 
 
 def test_for_gym_and_unscoped_are_the_explicit_ways_in(gym, other_gym):

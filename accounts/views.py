@@ -1,0 +1,72 @@
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status, views
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from reps.core.api import GymModelViewSet
+from reps.core.permissions import MANAGERS
+
+from .filters import UserFilter
+from .models import User
+from .serializers import LoginSerializer, TokenSerializer, UserSerializer
+from .services import create_staff_user, deactivate_staff_user, update_staff_user
+
+
+@extend_schema(tags=["users"])
+class UserViewSet(GymModelViewSet):
+    """The gym's staff. Owners and managers manage them; deleting deactivates."""
+
+    model = User
+    serializer_class = UserSerializer
+    filterset_class = UserFilter
+    ordering_fields = ["email", "first_name", "last_name", "created_at"]
+    ordering = ["email"]
+    write_roles = MANAGERS
+
+    def shape_queryset(self, users):
+        return users.select_related("role")
+
+    def perform_create(self, serializer):
+        serializer.instance = create_staff_user(gym=self.gym_id, actor=self.request.user, data=serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = update_staff_user(
+            gym=self.gym_id, actor=self.request.user, user_id=serializer.instance.pk, data=serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        deactivate_staff_user(gym=self.gym_id, actor=self.request.user, user_id=instance.pk)
+
+
+@extend_schema(tags=["auth"], request=LoginSerializer,
+               responses={200: TokenSerializer, 401: OpenApiResponse(description="Wrong email or password.")})
+class TokenView(views.APIView):
+    """Exchange a staff member's email and password for an API token (`Authorization: Token <token>`)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def post(self, request):
+        login = LoginSerializer(data=request.data)
+        login.is_valid(raise_exception=True)
+        user = authenticate(request, username=login.validated_data["email"], password=login.validated_data["password"])
+        if user is None or user.gym_id is None:
+            raise AuthenticationFailed("Wrong email or password.")
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+@extend_schema(tags=["auth"], request=None, responses={204: None})
+class LogoutView(views.APIView):
+    """Revoke the token this request was made with (and end the session, if any)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request):
+        Token.objects.filter(user=request.user).delete()
+        if hasattr(request, "session"):
+            request.session.flush()
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,21 @@
+import django_filters
+
+from accounts.models import User
+from gyms.models import Branch
+from leads.models import Lead
+from reps.core.api import GymModelChoiceFilter
+
+from .models import Appointment, AppointmentStatus
+
+
+class AppointmentFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=AppointmentStatus.choices)
+    staff = GymModelChoiceFilter(model=User)
+    branch = GymModelChoiceFilter(model=Branch)
+    lead = GymModelChoiceFilter(model=Lead)
+    scheduled_after = django_filters.IsoDateTimeFilter(field_name="scheduled_time", lookup_expr="gte")
+    scheduled_before = django_filters.IsoDateTimeFilter(field_name="scheduled_time", lookup_expr="lt")
+
+    class Meta:
+        model = Appointment
+        fields = ["status", "staff", "branch", "lead", "scheduled_after", "scheduled_before"]

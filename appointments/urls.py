@@ -1,0 +1,5 @@
+from .views import AppointmentViewSet
+
+routes = [("appointments", AppointmentViewSet, "appointment")]
+
+urlpatterns = []

@@ -1,0 +1,28 @@
+import django_filters
+
+from leads.models import Lead
+from reps.core.api import GymModelChoiceFilter
+
+from .models import CallLog, CallOutcome, CallStatus, Campaign, CampaignStatus
+
+
+class CallLogFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=CallStatus.choices)
+    outcome = django_filters.MultipleChoiceFilter(choices=CallOutcome.choices)
+    lead = GymModelChoiceFilter(model=Lead)
+    campaign = GymModelChoiceFilter(model=Campaign)
+    is_ai_call = django_filters.BooleanFilter()
+    start_after = django_filters.IsoDateTimeFilter(field_name="start_time", lookup_expr="gte")
+    start_before = django_filters.IsoDateTimeFilter(field_name="start_time", lookup_expr="lt")
+
+    class Meta:
+        model = CallLog
+        fields = ["status", "outcome", "lead", "campaign", "is_ai_call", "start_after", "start_before"]
+
+
+class CampaignFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=CampaignStatus.choices)
+
+    class Meta:
+        model = Campaign
+        fields = ["status"]

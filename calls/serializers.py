@@ -1,0 +1,49 @@
+from rest_framework import serializers
+
+from leads.models import Lead
+from reps.core.api import GymRelatedField
+
+from .models import CallLog, CallStatus, CallTranscript, Campaign
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Campaign
+        fields = ["id", "name", "description", "status", "starts_on", "ends_on", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class CallTranscriptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CallTranscript
+        fields = ["content", "utterances", "created_at"]
+
+
+class CallLogSerializer(serializers.ModelSerializer):
+    """A call; its status changes through POST /calls/{id}/status/."""
+
+    lead = GymRelatedField(Lead)
+    campaign = GymRelatedField(Campaign, allow_null=True, required=False)
+
+    class Meta:
+        model = CallLog
+        fields = ["id", "lead", "campaign", "start_time", "end_time", "duration", "status", "outcome", "notes",
+                  "is_ai_call", "retell_call_id", "created_at", "updated_at"]
+        read_only_fields = ["id", "status", "retell_call_id", "created_at", "updated_at"]
+
+
+class CallLogDetailSerializer(CallLogSerializer):
+    transcript = CallTranscriptSerializer(read_only=True, allow_null=True)
+
+    class Meta(CallLogSerializer.Meta):
+        fields = CallLogSerializer.Meta.fields + ["transcript"]
+
+
+class CallStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(CallStatus.choices)
+
+
+class CallMetricsSerializer(serializers.Serializer):
+    total_calls = serializers.IntegerField()
+    avg_duration = serializers.IntegerField(help_text="Seconds, over calls with a duration.")
+    outcomes = serializers.DictField(child=serializers.IntegerField())

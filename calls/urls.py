@@ -1,0 +1,5 @@
+from .views import CallLogViewSet, CampaignViewSet
+
+routes = [("calls", CallLogViewSet, "call"), ("campaigns", CampaignViewSet, "campaign")]
+
+urlpatterns = []

@@ -1,0 +1,50 @@
+from rest_framework import serializers
+
+from .models import AISettings, Branch, Gym, GymSettings, KnowledgeBaseEntry, VoiceSettings
+
+
+class GymSettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GymSettings
+        fields = ["default_appointment_minutes", "calling_hours_start", "calling_hours_end", "max_call_attempts"]
+
+
+class AISettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AISettings
+        fields = ["is_enabled", "agent_id", "persona_name", "greeting", "instructions", "qualification_questions",
+                  "max_call_minutes"]
+
+
+class VoiceSettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = VoiceSettings
+        fields = ["voice_id", "language", "speaking_rate", "voicemail_message"]
+
+
+class GymSerializer(serializers.ModelSerializer):
+    """The caller's own gym with its settings; each part can be updated on its own."""
+
+    settings = GymSettingsSerializer(required=False)
+    ai_settings = AISettingsSerializer(required=False)
+    voice_settings = VoiceSettingsSerializer(required=False)
+
+    class Meta:
+        model = Gym
+        fields = ["id", "name", "description", "email", "phone", "website", "timezone", "country_code",
+                  "settings", "ai_settings", "voice_settings", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class BranchSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Branch
+        fields = ["id", "name", "address", "city", "state", "zip_code", "phone", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class KnowledgeBaseEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = KnowledgeBaseEntry
+        fields = ["id", "title", "content", "category", "is_active", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]

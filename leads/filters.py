@@ -1,0 +1,32 @@
+import django_filters
+
+from gyms.models import Branch
+from reps.core.api import GymModelChoiceFilter
+
+from .models import Lead, LeadStatus, LeadTag
+
+
+class LeadFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=LeadStatus.choices, help_text="Repeat for several.")
+    source = django_filters.CharFilter(lookup_expr="iexact")
+    branch = GymModelChoiceFilter(model=Branch)
+    tag = GymModelChoiceFilter(model=LeadTag, field_name="tags")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    has_qualification = django_filters.BooleanFilter(field_name="qualification", lookup_expr="isnull", exclude=True)
+    search = django_filters.CharFilter(method="search_leads", help_text="Name, email or phone fragment.")
+
+    class Meta:
+        model = Lead
+        fields = ["status", "source", "branch", "tag", "created_after", "created_before", "has_qualification"]
+
+    def search_leads(self, queryset, name, value):
+        return queryset.matching(value)
+
+
+class LeadTagFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = LeadTag
+        fields = ["name"]

@@ -1,0 +1,75 @@
+from django.db.models import Prefetch, prefetch_related_objects
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from reps.core import repositories
+from reps.core.api import GymModelViewSet, TenantCrudViewSet, date_range_params, int_param
+
+from .filters import LeadFilter, LeadTagFilter
+from .models import Lead, LeadTag
+from .serializers import LeadDetailSerializer, LeadSerializer, LeadTagSerializer
+from .services import delete_lead, save_lead
+
+DATE_RANGE = [
+    OpenApiParameter("start", OpenApiTypes.DATE, description="First local day, inclusive (default: 29 days before end)."),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="Last local day, inclusive (default: today in the gym)."),
+]
+LIMIT = [OpenApiParameter("limit", OpenApiTypes.INT, description="How many, 1 to 100 (default 20).")]
+
+
+@extend_schema(tags=["leads"])
+class LeadViewSet(GymModelViewSet):
+    model = Lead
+    serializer_class = LeadSerializer
+    filterset_class = LeadFilter
+    ordering_fields = ["created_at", "updated_at", "first_name", "last_name", "status", "engagement_score",
+                       "last_interaction"]
+    ordering = ["-created_at"]
+
+    def shape_queryset(self, leads):
+        return leads.with_relationships() if self.action == "retrieve" else leads.with_summary()
+
+    def get_serializer_class(self):
+        return LeadDetailSerializer if self.action == "retrieve" else LeadSerializer
+
+    def perform_create(self, serializer):
+        serializer.instance = save_lead(gym=self.gym_id, data=serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = save_lead(gym=self.gym_id, lead_id=serializer.instance.pk, data=serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        delete_lead(gym=self.gym_id, lead_id=instance.pk)
+
+    @extend_schema(parameters=LIMIT, responses=LeadSerializer(many=True))
+    @action(detail=False)
+    def prioritized(self, request):
+        """Open leads most worth calling: best qualification score first, then newest."""
+        leads = repositories.leads(self.gym_id).prioritized(int_param(request, "limit", 20))
+        prefetch_related_objects(leads, Prefetch("tags", queryset=LeadTag.objects.for_gym(self.gym_id)))
+        return Response(LeadSerializer(leads, many=True, context=self.get_serializer_context()).data)
+
+    @extend_schema(parameters=DATE_RANGE, responses={200: {"type": "object", "additionalProperties": {"type": "integer"}}})
+    @action(detail=False)
+    def stats(self, request):
+        """Leads created per status over a range of the gym's local days."""
+        repository = repositories.leads(self.gym_id)
+        start, end = date_range_params(request, repository.objects.scoped_gym().timezone)
+        return Response(repository.conversion_stats(start, end))
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False)
+    def dashboard(self, request):
+        """Counts by status, leads per local day over the last 30 days, conversion rate by source."""
+        return Response(repositories.leads(self.gym_id).dashboard())
+
+
+@extend_schema(tags=["tags"])
+class LeadTagViewSet(TenantCrudViewSet):
+    model = LeadTag
+    serializer_class = LeadTagSerializer
+    filterset_class = LeadTagFilter
+    ordering_fields = ["name", "created_at"]
+    ordering = ["name"]

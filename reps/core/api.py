@@ -1,0 +1,174 @@
+"""The base of every API view: tenant-scoped querysets, roles, gym-scoped related fields."""
+
+import datetime
+import uuid
+
+import django_filters
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import ValidationError
+
+from .permissions import EVERYONE, RolePermission
+from . import scoping, services
+
+
+class GymScopedMixin:
+    """Everything this view reads comes from `Model.objects.for_gym(request.user.gym)`.
+
+    The request also runs in the user's gym scope (reps.core.scoping), from
+    authentication until the response is rendered, so that a query that
+    forgot its gym raises instead of leaking.
+    """
+
+    model = None
+    permission_classes = [RolePermission]
+    write_roles = EVERYONE
+
+    @property
+    def gym_id(self):
+        return getattr(self.request.user, "gym_id", None)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()  # the schema generator inspects it without a user
+        return self.shape_queryset(self.model.objects.for_gym(self.gym_id))
+
+    def shape_queryset(self, queryset):
+        """What this view loads with its rows (select_related, prefetches): override per view."""
+        return queryset
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        user = getattr(self.request, "user", None)
+        context["gym_id"] = getattr(user, "gym_id", None)
+        return context
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authenticates, checks permissions
+        self._scope_token = scoping.activate(request.user.gym_id)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        token = getattr(self, "_scope_token", None)
+        if token is not None:
+            try:
+                if hasattr(response, "render") and not response.is_rendered:
+                    response.render()  # the browsable API builds forms while rendering
+            finally:
+                scoping.deactivate(token)
+                self._scope_token = None
+        return response
+
+
+class GymModelViewSet(GymScopedMixin, viewsets.ModelViewSet):
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+
+class GymReadOnlyViewSet(GymScopedMixin, viewsets.ReadOnlyModelViewSet):
+    pass
+
+
+class TenantCrudViewSet(GymModelViewSet):
+    """CRUD through the generic services, which keep every write inside the caller's gym."""
+
+    def perform_create(self, serializer):
+        serializer.instance = services.create(self.model, gym=self.gym_id, data=serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update(
+            self.model, gym=self.gym_id, object_id=serializer.instance.pk, data=serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.delete(self.model, gym=self.gym_id, object_id=instance.pk)
+
+
+class GymRelatedField(serializers.PrimaryKeyRelatedField):
+    """A related id that must name a row of the request's gym.
+
+    Fails closed: without a gym in the serializer context nothing matches.
+    Another gym's id gets the same answer as an id that does not exist.
+    """
+
+    default_error_messages = {
+        "does_not_exist": "No {model} with id {pk_value} in your gym.",
+        "incorrect_type": "Not an id: expected a UUID, got {data_type}.",
+        "invalid_uuid": "{value!r} is not a valid id (a UUID).",
+    }
+
+    def __init__(self, model, **kwargs):
+        self.model = model
+        if not kwargs.get("read_only"):
+            kwargs["queryset"] = model._base_manager.none()  # replaced by get_queryset()
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        gym_id = self.context.get("gym_id")
+        if gym_id is None:
+            return self.model._base_manager.none()
+        return self.model.objects.for_gym(gym_id)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (str, uuid.UUID)):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            pk = uuid.UUID(str(data))
+        except ValueError:
+            self.fail("invalid_uuid", value=data)
+        row = self.get_queryset().filter(pk=pk).first()
+        if row is None:
+            self.fail("does_not_exist", model=self.model._meta.verbose_name, pk_value=pk)
+        return row
+
+
+def date_param(request, name, default=None):
+    """A YYYY-MM-DD query parameter as a date; a 400 naming it when malformed."""
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        if default is None:
+            raise ValidationError({name: ["This parameter is required (YYYY-MM-DD)."]})
+        return default
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError({name: [f"{value!r} is not a date; use YYYY-MM-DD."]}) from None
+
+
+def int_param(request, name, default, minimum=1, maximum=100):
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not minimum <= number <= maximum:
+        raise ValidationError({name: [f"Must be a whole number from {minimum} to {maximum}."]})
+    return number
+
+
+def date_range_params(request, gym_timezone):
+    """?start=&end= (both inclusive local days); by default the 30 days up to today in the gym."""
+    import zoneinfo
+
+    from django.utils import timezone
+
+    today = timezone.now().astimezone(zoneinfo.ZoneInfo(gym_timezone)).date()
+    end = date_param(request, "end", today)
+    start = date_param(request, "start", end - datetime.timedelta(days=29))
+    if start > end:
+        raise ValidationError({"start": ["The start date is after the end date."]})
+    return start, end
+
+
+class GymModelChoiceFilter(django_filters.ModelChoiceFilter):
+    """A filter by a related id of the request's gym; another gym's id is a 400 like a missing one."""
+
+    def __init__(self, *args, model, **kwargs):
+        self.related_model = model
+        super().__init__(*args, queryset=self.gym_rows, **kwargs)
+
+    def gym_rows(self, request):
+        gym_id = getattr(getattr(request, "user", None), "gym_id", None)
+        if gym_id is None:
+            return self.related_model._base_manager.none()
+        return self.related_model.objects.for_gym(gym_id)

@@ -1,0 +1,142 @@
+"""One JSON shape for every API error.
+
+    {"status": 400, "code": "invalid", "detail": "Invalid input.",
+     "errors": {"phone": ["..."]}}
+
+`errors` is present for validation errors, keyed by field ("non_field_errors"
+for the rest). Django's ValidationError, the repository's InvalidQuery, an
+appointment conflict and database integrity errors all come out this way,
+never as a 500.
+"""
+
+import logging
+from functools import cache
+
+from django.apps import apps
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, models
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.fields import get_error_detail
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .querysets import InvalidQuery
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the data."
+    default_code = "conflict"
+
+    def __init__(self, detail=None, code=None, **extra):
+        super().__init__(detail, code)
+        self.extra = extra
+
+
+def exception_handler(exc, context):
+    exc = _as_api_exception(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data
+    body = {"status": response.status_code, "code": _code(exc), "detail": _message(exc)}
+    if isinstance(exc, exceptions.ValidationError):
+        body["errors"] = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+    body.update(getattr(exc, "extra", {}))
+    response.data = body
+    return response
+
+
+def _as_api_exception(exc):
+    from appointments.services import AppointmentConflict
+
+    if isinstance(exc, DjangoValidationError):
+        return exceptions.ValidationError(get_error_detail(exc))
+    if isinstance(exc, InvalidQuery):
+        return exceptions.ValidationError({"non_field_errors": [str(exc)]})
+    if isinstance(exc, AppointmentConflict):
+        return Conflict(
+            str(exc), "appointment_conflict",
+            conflicting_appointment=str(exc.conflicting_id) if exc.conflicting_id else None,
+        )
+    if isinstance(exc, IntegrityError):
+        return _integrity_error(exc)
+    if isinstance(exc, (ObjectDoesNotExist, Http404)):
+        return exceptions.NotFound()
+    if isinstance(exc, PermissionDenied):
+        return exceptions.PermissionDenied(str(exc) or None)
+    return exc
+
+
+def _integrity_error(exc):
+    name = getattr(getattr(getattr(exc, "__cause__", None), "diag", None), "constraint_name", None)
+    field, message, kind = constraint_info().get(name, (None, None, None))
+    if kind == "exclusion":
+        return Conflict(message, "conflict")
+    if kind in ("unique", "check", "same_gym"):
+        return exceptions.ValidationError({field or "non_field_errors": [message]})
+    logger.warning("Unmapped integrity error (%s): %s", name, exc)
+    return Conflict("The change conflicts with existing data.", "conflict")
+
+
+@cache
+def constraint_info():
+    """{constraint name: (field it concerns or None, message, kind)} for every model."""
+    from django.contrib.postgres.constraints import ExclusionConstraint
+
+    info = {}
+    for model in apps.get_models():
+        for constraint in model._meta.constraints:
+            message = constraint.get_violation_error_message()
+            if isinstance(constraint, ExclusionConstraint):
+                info[constraint.name] = (None, message, "exclusion")
+            elif isinstance(constraint, models.UniqueConstraint):
+                fields = [f for f in constraint.fields if f != "gym"]
+                info[constraint.name] = (fields[0] if len(fields) == 1 else None, message, "unique")
+            else:
+                info[constraint.name] = (None, message, "check")
+        for field in model._meta.concrete_fields:
+            if field.is_relation:
+                # reps.core.db.same_gym_foreign_key's name for this column
+                info[f"{model._meta.db_table}_{field.column}_same_gym"[:63]] = (
+                    field.name, f"This {field.verbose_name} belongs to another gym.", "same_gym"
+                )
+            if field.unique and not field.primary_key:
+                # Django names these <table>_<column>_key.
+                info[f"{model._meta.db_table}_{field.column}_key"] = (
+                    field.name, f"This {field.verbose_name} is already taken.", "unique"
+                )
+    return info
+
+
+def _code(exc):
+    codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+    if isinstance(exc, exceptions.ValidationError):
+        return "invalid"
+    return codes if isinstance(codes, str) else getattr(exc, "default_code", "error")
+
+
+def _message(exc):
+    if isinstance(exc, exceptions.ValidationError):
+        return "Invalid input."
+    return str(exc.detail) if isinstance(exc, exceptions.APIException) else str(exc)
+
+
+def not_found(request, exception=None):
+    """JSON 404 for unknown API URLs (Django's handler404)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"status": 404, "code": "not_found", "detail": "Not found."}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"status": 500, "code": "server_error", "detail": "Server error."}, status=500)
+    from django.views.defaults import server_error as default
+
+    return default(request)

@@ -1,0 +1,34 @@
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+OWNER, MANAGER, SALES = "owner", "manager", "sales"
+MANAGERS = frozenset({OWNER, MANAGER})
+EVERYONE = frozenset({OWNER, MANAGER, SALES})
+
+
+def role_of(user):
+    return user.role.name if user.role_id else None
+
+
+class IsGymMember(BasePermission):
+    """Signed in, active, and on a gym's staff. Platform superusers use the admin instead."""
+
+    message = "Sign in as a member of a gym's staff."
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.gym_id)
+
+
+class RolePermission(IsGymMember):
+    """Everyone reads within their gym; writing needs one of the view's `write_roles`."""
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        if request.method in SAFE_METHODS:
+            return True
+        allowed = getattr(view, "write_roles", EVERYONE)
+        if role_of(request.user) in allowed:
+            return True
+        self.message = f"Only {' and '.join(sorted(allowed))} staff may change this."
+        return False
