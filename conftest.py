@@ -2,7 +2,7 @@
 
 import pytest
 
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import RoleFactory, UserFactory
 from appointments.tests.factories import AppointmentFactory
 from calls.tests.factories import CallTranscriptFactory, CampaignFactory
 from gyms.tests.factories import BranchFactory, GymFactory, KnowledgeBaseEntryFactory
@@ -45,3 +45,30 @@ def _add_one_of_everything(gym):
     KnowledgeBaseEntryFactory(gym=gym)
     OutboxMessage.objects.create(gym=gym, topic="test.event")
     return lead
+
+
+@pytest.fixture
+def api_client_for(db):
+    """api_client_for(user) is an APIClient signed in as that user with a real API token."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(user):
+        client = APIClient()
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.user = user
+        return client
+
+    return make
+
+
+@pytest.fixture
+def owner(gym):
+    return UserFactory(gym=gym, role=RoleFactory(name="owner"), email="owner@gym-a.test")
+
+
+@pytest.fixture
+def api(api_client_for, owner):
+    """An API client signed in as gym A's owner."""
+    return api_client_for(owner)

@@ -61,7 +61,7 @@ def test_phone_is_unique_within_a_gym_in_whatever_form_it_is_entered(gym):
     LeadFactory(gym=gym, phone="+1 212 555 0123")
 
     duplicate = Lead(gym=gym, first_name="Jo", last_name="Bloggs", phone="(212) 555-0123")
-    assert validation_messages(duplicate)["__all__"] == ["This gym already has a lead with this phone number."]
+    assert validation_messages(duplicate) == {"phone": ["This gym already has a lead with this phone number."]}
     with refused_by_database("lead_gym_phone_key"):
         LeadFactory(gym=gym, phone="212.555.0123")
 

@@ -13,12 +13,13 @@ import logging
 from functools import cache
 
 from django.apps import apps
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .querysets import InvalidQuery
@@ -54,7 +55,10 @@ def _as_api_exception(exc):
     from appointments.services import AppointmentConflict
 
     if isinstance(exc, DjangoValidationError):
-        return exceptions.ValidationError(get_error_detail(exc))
+        detail = get_error_detail(exc)
+        if isinstance(detail, dict) and NON_FIELD_ERRORS in detail:
+            detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
+        return exceptions.ValidationError(detail)
     if isinstance(exc, InvalidQuery):
         return exceptions.ValidationError({"non_field_errors": [str(exc)]})
     if isinstance(exc, AppointmentConflict):

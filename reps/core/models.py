@@ -1,6 +1,6 @@
 import uuid
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -92,7 +92,25 @@ class TenantModel(BaseModel):
 
     def validate_constraints(self, exclude=None):
         with all_gyms():
-            super().validate_constraints(exclude)
+            try:
+                super().validate_constraints(exclude)
+            except ValidationError as error:
+                raise self._keyed_by_field(error) from None
+
+    def _keyed_by_field(self, error):
+        """A "(gym, field) must be unique" error belongs to that field, not to the whole row."""
+        per_field = {}
+        for constraint in self._meta.constraints:
+            fields = [name for name in getattr(constraint, "fields", ()) if name != "gym"]
+            if isinstance(constraint, models.UniqueConstraint) and len(fields) == 1:
+                per_field[constraint.get_violation_error_message()] = fields[0]
+        errors = {}
+        for field, messages in error.error_dict.items():
+            for message in messages:
+                text = message.messages[0]
+                target = per_field.get(text, field) if field == NON_FIELD_ERRORS else field
+                errors.setdefault(target, []).append(message)
+        return ValidationError(errors)
 
     def clean(self):
         super().clean()
