@@ -1,4 +1,5 @@
 from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from .models import Role, RoleName, User
@@ -25,7 +26,10 @@ class UserSerializer(serializers.ModelSerializer):
         if attrs.get("password"):
             candidate = User(email=attrs.get("email", getattr(self.instance, "email", "")),
                              first_name=attrs.get("first_name", ""), last_name=attrs.get("last_name", ""))
-            password_validation.validate_password(attrs["password"], candidate)
+            try:
+                password_validation.validate_password(attrs["password"], candidate)
+            except DjangoValidationError as error:
+                raise serializers.ValidationError({"password": list(error.messages)}) from None
         return attrs
 
 

@@ -49,6 +49,9 @@ class TokenView(views.APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    def get_authenticate_header(self, request):
+        return "Token"  # so that a failed login is a 401, not a 403
+
     def post(self, request):
         login = LoginSerializer(data=request.data)
         login.is_valid(raise_exception=True)

@@ -1,7 +1,7 @@
 import django_filters
 
 from leads.models import Lead
-from reps.core.api import GymModelChoiceFilter
+from reps.core.api import GymModelChoiceFilter, StrictBooleanFilter
 
 from .models import CallLog, CallOutcome, CallStatus, Campaign, CampaignStatus
 
@@ -11,7 +11,7 @@ class CallLogFilter(django_filters.FilterSet):
     outcome = django_filters.MultipleChoiceFilter(choices=CallOutcome.choices)
     lead = GymModelChoiceFilter(model=Lead)
     campaign = GymModelChoiceFilter(model=Campaign)
-    is_ai_call = django_filters.BooleanFilter()
+    is_ai_call = StrictBooleanFilter()
     start_after = django_filters.IsoDateTimeFilter(field_name="start_time", lookup_expr="gte")
     start_before = django_filters.IsoDateTimeFilter(field_name="start_time", lookup_expr="lt")
 

@@ -1,5 +1,7 @@
 import django_filters
 
+from reps.core.api import StrictBooleanFilter
+
 from .models import Branch, KnowledgeBaseEntry
 
 
@@ -13,6 +15,7 @@ class BranchFilter(django_filters.FilterSet):
 
 class KnowledgeBaseEntryFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="full_text", label="Full-text search over title and content")
+    is_active = StrictBooleanFilter()
 
     class Meta:
         model = KnowledgeBaseEntry

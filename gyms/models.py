@@ -1,6 +1,6 @@
 import datetime
-from decimal import Decimal
 import zoneinfo
+from decimal import Decimal
 
 import phonenumbers
 from django.contrib.postgres.indexes import GinIndex

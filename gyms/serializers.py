@@ -1,6 +1,13 @@
 from rest_framework import serializers
 
-from .models import AISettings, Branch, Gym, GymSettings, KnowledgeBaseEntry, VoiceSettings
+from .models import (
+    AISettings,
+    Branch,
+    Gym,
+    GymSettings,
+    KnowledgeBaseEntry,
+    VoiceSettings,
+)
 
 
 class GymSettingsSerializer(serializers.ModelSerializer):

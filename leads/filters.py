@@ -1,7 +1,7 @@
 import django_filters
 
 from gyms.models import Branch
-from reps.core.api import GymModelChoiceFilter
+from reps.core.api import GymModelChoiceFilter, StrictBooleanFilter
 
 from .models import Lead, LeadStatus, LeadTag
 
@@ -13,7 +13,7 @@ class LeadFilter(django_filters.FilterSet):
     tag = GymModelChoiceFilter(model=LeadTag, field_name="tags")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    has_qualification = django_filters.BooleanFilter(field_name="qualification", lookup_expr="isnull", exclude=True)
+    has_qualification = StrictBooleanFilter(field_name="qualification", lookup_expr="isnull", exclude=True)
     search = django_filters.CharFilter(method="search_leads", help_text="Name, email or phone fragment.")
 
     class Meta:

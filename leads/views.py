@@ -5,7 +5,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from reps.core import repositories
-from reps.core.api import GymModelViewSet, TenantCrudViewSet, date_range_params, int_param
+from reps.core.api import (
+    GymModelViewSet,
+    TenantCrudViewSet,
+    date_range_params,
+    int_param,
+)
 
 from .filters import LeadFilter, LeadTagFilter
 from .models import Lead, LeadTag

@@ -7,7 +7,11 @@ from appointments.tests.factories import AppointmentFactory
 from calls.tests.factories import CallLogFactory
 from gyms.tests.factories import GymFactory
 from leads.models import Lead
-from leads.tests.factories import LeadFactory, LeadQualificationFactory, LeadTagAssignmentFactory
+from leads.tests.factories import (
+    LeadFactory,
+    LeadQualificationFactory,
+    LeadTagAssignmentFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

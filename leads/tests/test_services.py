@@ -2,7 +2,13 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from leads.models import Lead, LeadTagAssignment
-from leads.services import change_lead_status, create_lead, delete_lead, set_lead_tags, update_lead
+from leads.services import (
+    change_lead_status,
+    create_lead,
+    delete_lead,
+    set_lead_tags,
+    update_lead,
+)
 from leads.tests.factories import LeadFactory, LeadTagFactory
 from reps.core.transitions import InvalidTransition
 

@@ -7,8 +7,8 @@ import django_filters
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
-from .permissions import EVERYONE, RolePermission
 from . import scoping, services
+from .permissions import EVERYONE, RolePermission
 
 
 class GymScopedMixin:
@@ -172,3 +172,12 @@ class GymModelChoiceFilter(django_filters.ModelChoiceFilter):
         if gym_id is None:
             return self.related_model._base_manager.none()
         return self.related_model.objects.for_gym(gym_id)
+
+
+class StrictBooleanFilter(django_filters.TypedChoiceFilter):
+    """true or false; anything else is a 400 (django-filter's BooleanFilter ignores it)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        super().__init__(*args, **kwargs)

@@ -42,6 +42,9 @@ class Pagination:
         mode = request.query_params.get("pagination")
         if mode not in (None, "", "page", "cursor"):
             raise ValidationError({"pagination": "Choose 'page' or 'cursor'."})
+        size = request.query_params.get("page_size")
+        if size is not None and not (size.isdigit() and int(size) >= 1):
+            raise ValidationError({"page_size": [f"A whole number from 1 (at most {settings.API_MAX_PAGE_SIZE} are sent)."]})
         use_cursor = mode == "cursor" or "cursor" in request.query_params
         self.active = self.cursor if use_cursor else self.numbered
         if use_cursor:

@@ -3,8 +3,8 @@
 import uuid
 
 import pytest
-from django.db.models import Count
 from django.contrib.auth.models import AnonymousUser
+from django.db.models import Count
 from django.http import HttpResponse
 from django.urls import reverse
 

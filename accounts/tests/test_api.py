@@ -1,0 +1,162 @@
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from accounts.tests.factories import PASSWORD, RoleFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def login(email, password=PASSWORD):
+    return APIClient().post("/api/v1/auth/token/", {"email": email, "password": password}, format="json")
+
+
+def test_token_login_and_use(gym):
+    UserFactory(gym=gym, email="coach@example.com")
+
+    response = login("Coach@Example.com")
+
+    assert response.status_code == 200
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    assert client.get("/api/v1/leads/").status_code == 200
+
+
+@pytest.mark.parametrize("email, password", [("coach@example.com", "wrong"), ("nobody@example.com", PASSWORD)])
+def test_wrong_credentials_are_401_in_the_error_shape(gym, email, password):
+    UserFactory(gym=gym, email="coach@example.com")
+
+    response = login(email, password)
+
+    assert response.status_code == 401
+    assert response.json() == {"status": 401, "code": "authentication_failed", "detail": "Wrong email or password."}
+
+
+def test_malformed_login_is_400(gym):
+    response = APIClient().post("/api/v1/auth/token/", {"email": "not-an-email"}, format="json")
+
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"email", "password"}
+
+
+def test_logout_revokes_the_token(gym):
+    UserFactory(gym=gym, email="coach@example.com")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {login('coach@example.com').json()['token']}")
+
+    assert client.post("/api/v1/auth/logout/").status_code == 204
+    assert client.get("/api/v1/leads/").status_code == 401
+
+
+def test_unauthenticated_requests_are_401(db):
+    response = APIClient().get("/api/v1/leads/")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_platform_superusers_without_a_gym_use_the_admin_not_the_api(superuser, api_client_for):
+    assert login(superuser.email).status_code == 401
+    assert api_client_for(superuser).get("/api/v1/leads/").status_code == 403
+
+
+def test_the_browsable_api_works_for_a_signed_in_staff_member(client, gym, add_one_of_everything):
+    add_one_of_everything(gym)
+    client.force_login(UserFactory(gym=gym))
+
+    for url in ["/api/v1/", "/api/v1/leads/", "/api/v1/appointments/", "/api/v1/gym/"]:
+        page = client.get(url, HTTP_ACCEPT="text/html")
+        assert page.status_code == 200, url
+        assert b"Django REST framework" in page.content
+
+
+def test_session_writes_need_a_csrf_token(gym):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(UserFactory(gym=gym))
+
+    response = client.post("/api/v1/tags/", {"name": "vip"}, format="json")
+
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+
+
+# --- users and roles -----------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(gym, api_client_for):
+    def make(role):
+        return api_client_for(UserFactory(gym=gym, role=RoleFactory(name=role)))
+
+    return make
+
+
+def new_user(role="sales", **extra):
+    return {"email": f"new-{role}@example.com", "first_name": "New", "last_name": "Person", "role": role,
+            "password": "a long and unusual password", **extra}
+
+
+@pytest.mark.parametrize("role, status", [("owner", 201), ("manager", 201), ("sales", 403)])
+def test_owners_and_managers_manage_users(staff, role, status):
+    response = staff(role).post("/api/v1/users/", new_user(), format="json")
+
+    assert response.status_code == status
+
+
+def test_only_an_owner_makes_owners(staff):
+    assert staff("manager").post("/api/v1/users/", new_user("owner"), format="json").status_code == 403
+    assert staff("owner").post("/api/v1/users/", new_user("owner"), format="json").status_code == 201
+
+
+def test_a_new_user_needs_a_decent_password(staff):
+    response = staff("owner").post("/api/v1/users/", new_user(password="12345678"), format="json")
+
+    assert response.status_code == 400
+    assert "password" in response.json()["errors"]
+
+
+def test_deleting_a_user_deactivates_them_and_revokes_their_token(staff, gym, api_client_for):
+    leaving = UserFactory(gym=gym)
+    their_client = api_client_for(leaving)
+
+    assert staff("manager").delete(f"/api/v1/users/{leaving.pk}/").status_code == 204
+
+    leaving.refresh_from_db()
+    assert not leaving.is_active
+    assert their_client.get("/api/v1/leads/").status_code == 401
+
+
+def test_a_new_users_gym_is_the_callers(staff, gym, other_gym):
+    response = staff("owner").post("/api/v1/users/", new_user(gym=str(other_gym.pk)), format="json")
+
+    assert response.status_code == 201
+    assert User.objects.get(email="new-sales@example.com").gym_id == gym.pk
+
+
+@pytest.mark.parametrize(
+    "url, body",
+    [("/api/v1/branches/", {"name": "North"}), ("/api/v1/campaigns/", {"name": "Spring"}),
+     ("/api/v1/knowledge-base/", {"title": "Parking", "content": "Free after 6pm."})],
+)
+def test_sales_read_but_do_not_manage_branches_campaigns_and_the_knowledge_base(staff, url, body):
+    assert staff("sales").get(url).status_code == 200
+    assert staff("sales").post(url, body, format="json").status_code == 403
+    assert staff("manager").post(url, body, format="json").status_code == 201
+
+
+def test_settings_are_for_owners_and_managers(staff):
+    change = {"settings": {"default_appointment_minutes": 45}}
+
+    assert staff("sales").patch("/api/v1/gym/", change, format="json").status_code == 403
+    response = staff("manager").patch("/api/v1/gym/", change, format="json")
+    assert response.status_code == 200
+    assert response.json()["settings"]["default_appointment_minutes"] == 45
+
+
+@pytest.mark.parametrize(
+    "url, body",
+    [("/api/v1/leads/", {"first_name": "Jo", "last_name": "Lee", "phone": "212 555 0142"}),
+     ("/api/v1/tags/", {"name": "vip"})],
+)
+def test_sales_work_leads(staff, url, body):
+    assert staff("sales").post(url, body, format="json").status_code == 201

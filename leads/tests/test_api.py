@@ -1,0 +1,123 @@
+import pytest
+
+from gyms.tests.factories import BranchFactory
+from leads.models import Lead
+from leads.tests.factories import LeadFactory, LeadQualificationFactory, LeadTagFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_a_lead_with_tags_and_branch(api, gym):
+    branch, tag = BranchFactory(gym=gym), LeadTagFactory(gym=gym)
+
+    response = api.post("/api/v1/leads/", {"first_name": "Jo", "last_name": "Lee", "phone": "(212) 555-0101",
+                                           "branch": str(branch.pk), "tags": [str(tag.pk)]}, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["phone"] == "+12125550101"
+    assert response.json()["tags"] == [str(tag.pk)]
+    detail = api.get(f"/api/v1/leads/{response.json()['id']}/").json()
+    assert detail["tag_details"][0]["name"] == tag.name
+
+
+def test_a_duplicate_phone_is_a_400_on_the_phone_field(api, gym):
+    LeadFactory(gym=gym, phone="+12125550101")
+
+    response = api.post("/api/v1/leads/", {"first_name": "Jo", "last_name": "Lee", "phone": "212.555.0101"},
+                        format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"phone": ["This gym already has a lead with this phone number."]}
+
+
+def test_a_duplicate_the_database_catches_is_a_clean_400(api, gym, monkeypatch):
+    # As when two requests create the same number at once: validation passed for both.
+    LeadFactory(gym=gym, phone="+12125550101")
+    monkeypatch.setattr(Lead, "validate_constraints", lambda self, exclude=None: None)
+
+    response = api.post("/api/v1/leads/", {"first_name": "Jo", "last_name": "Lee", "phone": "212.555.0101"},
+                        format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"phone": ["This gym already has a lead with this phone number."]}
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [({"phone": "12"}, "phone"), ({"branch": "nope"}, "branch"), ({"tags": ["nope"]}, "tags"),
+     ({"status": "asleep"}, "status"), ({"email": "not-an-email"}, "email"), ({"first_name": ""}, "first_name")],
+)
+def test_bad_lead_input_is_a_400_naming_the_field(api, body, field):
+    response = api.post("/api/v1/leads/", {"first_name": "Jo", "last_name": "Lee", "phone": "+12125550101", **body},
+                        format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+
+
+def test_another_gyms_branch_or_tag_is_a_400_naming_the_field(api, gym, other_gym):
+    lead = LeadFactory(gym=gym)
+
+    for field, value in [("branch", str(BranchFactory(gym=other_gym).pk)),
+                         ("tags", [str(LeadTagFactory(gym=other_gym).pk)])]:
+        response = api.patch(f"/api/v1/leads/{lead.pk}/", {field: value}, format="json")
+        assert response.status_code == 400
+        assert list(response.json()["errors"]) == [field]
+
+
+def test_status_changes_follow_the_rules(api, gym):
+    lead = LeadFactory(gym=gym, status="converted")
+
+    response = api.patch(f"/api/v1/leads/{lead.pk}/", {"status": "new"}, format="json")
+
+    assert response.status_code == 400
+    assert "cannot change from converted to new" in response.json()["errors"]["non_field_errors"][0]
+
+
+def test_filters_search_and_ordering(api, gym):
+    branch = BranchFactory(gym=gym)
+    tag = LeadTagFactory(gym=gym)
+    jane = LeadFactory(gym=gym, first_name="Jane", last_name="Doe", status="qualified", branch=branch, source="Web")
+    jane.tags.through.objects.create(gym=gym, lead=jane, tag=tag)
+    LeadQualificationFactory(lead=jane)
+    LeadFactory(gym=gym, first_name="Max", status="new")
+    LeadFactory(gym=gym, first_name="Al", status="lost")
+
+    def names(query):
+        response = api.get(f"/api/v1/leads/?{query}")
+        assert response.status_code == 200, response.json()
+        return [row["first_name"] for row in response.json()["results"]]
+
+    assert names("status=qualified&status=new&ordering=first_name") == ["Jane", "Max"]
+    assert names(f"branch={branch.pk}") == names(f"tag={tag.pk}") == names("has_qualification=true") == ["Jane"]
+    assert names("source=web") == ["Jane"]
+    assert names("search=jane doe") == ["Jane"]
+    assert names("ordering=-first_name") == ["Max", "Jane", "Al"]
+    assert names("created_after=2000-01-01T00:00:00Z&ordering=first_name") == ["Al", "Jane", "Max"]
+
+
+@pytest.mark.parametrize(
+    "query, param",
+    [("ordering=password", "ordering"), ("ordering=first_name,nope", "ordering"), ("statu=new", "statu"),
+     ("created_after=yesterday", "created_after"), ("has_qualification=maybe", "has_qualification"),
+     ("branch=123", "branch"), ("page=0", None), ("page_size=abc", None), ("pagination=pages", "pagination")],
+)
+def test_bad_query_parameters_are_400s_never_ignored(api, gym, query, param):
+    LeadFactory(gym=gym)
+
+    response = api.get(f"/api/v1/leads/?{query}")
+
+    assert response.status_code in (400, 404), query
+    if param:
+        assert response.status_code == 400 and param in response.json()["errors"]
+
+
+def test_stats_dashboard_and_prioritized(api, gym):
+    LeadQualificationFactory(lead__gym=gym, score=70)
+
+    assert api.get("/api/v1/leads/stats/").json()["new"] == 1
+    assert api.get("/api/v1/leads/stats/?start=2000-01-01&end=2000-01-31").json()["new"] == 0
+    assert api.get("/api/v1/leads/stats/?end=31-01-2000").status_code == 400
+    assert api.get("/api/v1/leads/dashboard/").json()["lead_counts"]["new"] == 1
+    assert api.get("/api/v1/leads/prioritized/").json()[0]["qualification_score"] == 70
+    assert api.get("/api/v1/leads/prioritized/?limit=1000").status_code == 400
