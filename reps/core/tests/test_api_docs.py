@@ -1,0 +1,48 @@
+"""The OpenAPI schema, and the API docs served without any CDN."""
+
+import re
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_schema_passes_drf_spectaculars_validation_without_warnings(tmp_path):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+    schema = (tmp_path / "schema.yaml").read_text()
+    for path in ["/api/v1/leads/{id}/", "/api/v1/leads/prioritized/", "/api/v1/calls/{id}/status/",
+                 "/api/v1/appointments/stats/", "/api/v1/auth/token/", "/api/v1/gym/", "/api/v1/knowledge-base/"]:
+        assert f"{path}:" in schema
+    assert "'409':" in schema  # appointment conflicts are documented
+
+
+def test_schema_endpoint_serves_openapi_3(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    assert response.json()["openapi"].startswith("3.")
+
+
+def test_the_docs_page_and_every_asset_it_references_come_from_the_app(client):
+    page = client.get("/api/docs/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets, html[:500]
+    assert not [url for url in assets if url.startswith(("http://", "https://", "//"))]
+    static = [url for url in assets if url.startswith("/static/")]
+    assert any("swagger-ui" in url for url in static)
+    for url in static:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        b"".join(response.streaming_content if response.streaming else [response.content])
+
+
+def test_unknown_api_urls_are_json_404s(client):
+    response = client.get("/api/v1/no-such-thing/")
+
+    assert response.status_code == 404
+    assert response.json() == {"status": 404, "code": "not_found", "detail": "Not found."}
