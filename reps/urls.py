@@ -24,7 +24,7 @@ for app in APPS:
 api_v1 = [path("", include(router.urls))] + [pattern for app in APPS for pattern in app.urlpatterns]
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/api/v1/", permanent=False)),
+    path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
