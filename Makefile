@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/reps
 export REDIS_URL ?= redis://127.0.0.1:6379/0
+# The tests use their own Redis database, which they empty.
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test setup venv services migrate demo check
 
@@ -14,7 +16,7 @@ run: setup demo
 
 test: venv services
 	$(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest
+	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
 
 setup: venv services migrate
 

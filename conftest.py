@@ -14,6 +14,17 @@ from leads.tests.factories import (
 from reps.core.models import OutboxMessage
 
 
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache (make test gives the tests their own Redis database)."""
+    from django.core.cache import cache
+
+    from reps.core.cache import health
+
+    cache.clear()
+    health.reset()
+
+
 @pytest.fixture
 def gym(db):
     return GymFactory(name="Gym A")

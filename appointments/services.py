@@ -9,6 +9,7 @@ from gyms.models import Branch
 from leads.models import Lead
 from reps.core.models import OutboxMessage
 from reps.core.querysets import gym_id_of
+from reps.core.repositories import affected_by, invalidate_after
 from reps.core.scoping import gym_scope
 from reps.core.transitions import check_transition
 
@@ -93,6 +94,8 @@ def _save_refusing_overlap(appointment, **save_kwargs):
 
 
 def _announce(appointment, topic):
+    """Record the change for the notifier in this transaction; invalidate what it makes stale on commit."""
+    invalidate_after(appointment.gym_id, affected_by(Appointment))
     OutboxMessage.objects.create(
         gym_id=appointment.gym_id,
         topic=topic,

@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reps.core.querysets import gym_id_of
+from reps.core.repositories import affected_by, invalidate_after
 from reps.core.transitions import check_transition
 
 from .models import CallLog, CallStatus
@@ -45,4 +46,5 @@ def update_call_status(*, gym, call_id, status):
             call.duration = int((now - call.start_time).total_seconds())
     call.status = status
     call.save(update_fields=["status", "start_time", "end_time", "duration", "updated_at"])
+    invalidate_after(call.gym_id, affected_by(CallLog))
     return call

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from reps.core.admin import TenantAdmin
+from reps.core.repositories import EVERYTHING, invalidate_after
 
 from .models import (
     AISettings,
@@ -36,6 +37,8 @@ class GymAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         # A gym added without filling the settings inlines still gets them.
         ensure_gym_settings(form.instance)
+        # Its time zone or settings may have changed every figure.
+        invalidate_after(form.instance.pk, EVERYTHING)
 
 
 @admin.register(Branch)

@@ -1,6 +1,7 @@
 from django.db import transaction
 
 from reps.core.querysets import gym_id_of
+from reps.core.repositories import EVERYTHING, invalidate_after
 
 from .models import AISettings, Gym, GymSettings, VoiceSettings
 
@@ -41,4 +42,6 @@ def update_gym(*, gym, data):
         model = SETTINGS_PARTS[name]
         row = model.objects.for_gym(gym).get()
         generic.update(model, gym=gym, object_id=row.pk, data=values)
+    # A new time zone moves every local day of every figure.
+    invalidate_after(gym, EVERYTHING)
     return gym

@@ -148,8 +148,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Repositories ----------------------------------------------------------
 # The most rows one list() call returns, whatever limit it asks for.
 REPOSITORY_MAX_LIMIT = env_int("REPOSITORY_MAX_LIMIT", 500)
-# Whether the repository factory hands out caching repositories.
-USE_CACHED_REPOSITORIES = env_bool("USE_CACHED_REPOSITORIES", False)
+# Whether the repository factory hands out caching repositories (by default
+# when Redis is configured).
+USE_CACHED_REPOSITORIES = env_bool("USE_CACHED_REPOSITORIES", bool(os.environ.get("REDIS_URL")))
 
 # --- Cache ----------------------------------------------------------------
 # Redis when REDIS_URL is set; a per-process memory cache otherwise.
@@ -162,13 +163,19 @@ if REDIS_URL:
             "KEY_PREFIX": "reps",
             "OPTIONS": {
                 # Short timeouts: a Redis outage must not stall requests.
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
+                "SOCKET_CONNECT_TIMEOUT": 0.25,
+                "SOCKET_TIMEOUT": 0.25,
+                # Plain data only: nothing is unpickled from Redis.
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
             },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# After a cache failure, requests skip the cache for this long (no timeouts to wait on).
+CACHE_RETRY_SECONDS = env_int("CACHE_RETRY_SECONDS", 5)
+# Cache failures are logged at most once per this many seconds.
+CACHE_ERROR_LOG_SECONDS = env_int("CACHE_ERROR_LOG_SECONDS", 60)
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

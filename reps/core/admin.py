@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 
 from .models import OutboxMessage
+from .repositories import EVERYTHING, invalidate_after
 
 
 class TenantAdmin(admin.ModelAdmin):
@@ -15,6 +16,21 @@ class TenantAdmin(admin.ModelAdmin):
         queryset = self.model._default_manager.unscoped()
         ordering = self.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
+
+    # Admin edits bypass the services: drop the gym's cached figures after each.
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        invalidate_after(form.instance.gym_id, EVERYTHING)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        invalidate_after(obj.gym_id, EVERYTHING)
+
+    def delete_queryset(self, request, queryset):
+        gym_ids = set(queryset.values_list("gym_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for gym_id in gym_ids:
+            invalidate_after(gym_id, EVERYTHING)
 
 
 class SameGymFormSet(BaseInlineFormSet):

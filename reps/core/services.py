@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .querysets import gym_id_of
+from .repositories import EVERYTHING, affected_by, invalidate_after
 from .scoping import gym_scope
 
 # Never taken from data: the gym comes from the caller, the rest from the system.
@@ -42,6 +43,7 @@ def create(model, *, gym, data):
         _apply(instance, data)
         instance.full_clean()
         instance.save(force_insert=True)
+        invalidate_after(gym_id, affected_by(model))
     return instance
 
 
@@ -61,6 +63,7 @@ def update(model, *, gym, object_id, data, check=None):
         _apply(instance, data)
         instance.full_clean()
         instance.save()
+        invalidate_after(gym_id, affected_by(model))
     return instance
 
 
@@ -72,4 +75,6 @@ def delete(model, *, gym, object_id):
         if instance is None:
             return False
         instance.delete()
+        # A lead takes its calls and appointments with it: their figures change too.
+        invalidate_after(gym_id, EVERYTHING if model._meta.label == "leads.Lead" else affected_by(model))
     return True

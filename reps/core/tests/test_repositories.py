@@ -22,11 +22,21 @@ def test_the_factory_hands_out_a_gyms_repositories(gym, other_gym):
     assert repositories.appointments(gym).upcoming() == []
 
 
-def test_the_cached_choice_falls_back_to_the_plain_repository_until_one_exists(gym, settings):
-    settings.USE_CACHED_REPOSITORIES = True
+@pytest.mark.parametrize("cached", [True, False])
+def test_the_setting_chooses_cached_or_plain_repositories_with_the_same_answers(gym, settings, cached):
+    settings.USE_CACHED_REPOSITORIES = cached
+    LeadQualificationFactory(lead__gym=gym, score=90)
     LeadFactory(gym=gym)
 
-    assert repositories.leads(gym).conversion_stats("2020-01-01", "2099-12-31")["new"] == 1
+    leads = repositories.leads(gym)
+
+    assert isinstance(leads, repositories.CachedLeadRepository) is cached
+    for _ in range(2):  # the second read comes from the cache when it is on
+        assert leads.conversion_stats("2020-01-01", "2099-12-31")["new"] == 2
+        assert [lead.qualification.score for lead in leads.prioritized()[:1]] == [90]
+        assert leads.dashboard()["lead_counts"]["new"] == 2
+        assert repositories.calls(gym).metrics("2020-01-01", "2099-12-31")["total_calls"] == 0
+        assert repositories.appointments(gym).stats("2020-01-01", "2099-12-31")["scheduled"] == 0
 
 
 def test_an_unknown_repository_is_an_error():

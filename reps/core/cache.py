@@ -1,0 +1,192 @@
+"""Cached repository reads: per gym and namespace, invalidated on commit in O(1).
+
+A cached value's key carries a generation number of its gym and namespace
+(and a global epoch). Invalidating a namespace increments its generation, so
+every older key is never read again and expires by its TTL: the cost does not
+grow with the number of cached keys, and no SCAN or KEYS runs on a request.
+A reader reads the generation before it queries the database, so a value it
+computed before a write committed is stored under the old generation, where
+nobody looks: a concurrent reader cannot re-cache stale data.
+
+Values are plain data (JSON: ids, dicts, lists), never model instances.
+
+Redis being down never fails a request: the read goes to the database, the
+failure is counted and logged at most once a minute, and the cache is left
+alone for CACHE_RETRY_SECONDS so that requests do not wait on timeouts. A
+process that failed to reach Redis bumps the epoch when Redis answers again,
+since invalidations it could not deliver may have been lost.
+"""
+
+import hashlib
+import json
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.db import transaction
+from prometheus_client import Counter
+
+logger = logging.getLogger("reps.cache")
+
+CACHE_HITS = Counter("reps_cache_hits", "Cached repository reads served from the cache.", ["namespace"])
+CACHE_MISSES = Counter("reps_cache_misses", "Cached repository reads computed from the database.", ["namespace"])
+CACHE_ERRORS = Counter("reps_cache_errors", "Cache operations that failed (Redis unreachable or erroring).",
+                       ["operation"])
+
+EPOCH_KEY = "repo:epoch"
+LOCK_SECONDS = 30  # the longest one recompute may hold its key's lock
+WAIT_SECONDS = 2.0  # how long others wait for that recompute before computing themselves
+WAIT_STEP = 0.02
+
+
+class CacheDown(Exception):
+    """The cache did not answer; the caller falls back to the database."""
+
+
+class _Health:
+    """Per-process circuit breaker and log throttle for cache failures."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.down_until = 0.0
+        self.last_logged = 0.0
+        self.lost_invalidations = False
+
+    def reset(self):
+        self.down_until, self.lost_invalidations = 0.0, False
+
+    def available(self):
+        return time.monotonic() >= self.down_until
+
+    def failed(self, operation, error, lost_invalidation=False):
+        CACHE_ERRORS.labels(operation).inc()
+        now = time.monotonic()
+        with self.lock:
+            self.down_until = now + settings.CACHE_RETRY_SECONDS
+            self.lost_invalidations = self.lost_invalidations or lost_invalidation
+            should_log = now - self.last_logged >= settings.CACHE_ERROR_LOG_SECONDS
+            if should_log:
+                self.last_logged = now
+        if should_log:
+            logger.warning("Cache unavailable (%s: %s); reading from the database for %ss.",
+                           operation, error, settings.CACHE_RETRY_SECONDS)
+
+
+health = _Health()
+
+
+def _guarded(operation, function, *args, lost_invalidation=False, **kwargs):
+    if not health.available():
+        raise CacheDown()
+    try:
+        if health.lost_invalidations:
+            _recover()
+        return function(*args, **kwargs)
+    except Exception as error:  # redis.ConnectionError, TimeoutError, ResponseError...
+        health.failed(operation, error, lost_invalidation)
+        raise CacheDown() from error
+
+
+def _recover():
+    """Redis answers again after invalidations were lost: drop every cached value at once."""
+    _increment([EPOCH_KEY])
+    health.lost_invalidations = False
+    logger.warning("Cache reachable again; cached values from before the outage were dropped.")
+
+
+def _generation_key(namespace, gym_id):
+    return f"repo:gen:{namespace}:{gym_id}"
+
+
+def _increment(keys):
+    """INCR each key: one pipelined round trip on Redis, Django's cache API on other backends."""
+    backend = caches["default"]
+    if type(backend).__module__.startswith("django_redis"):
+        from django_redis import get_redis_connection
+
+        pipeline = get_redis_connection("default").pipeline(transaction=False)
+        for key in keys:
+            pipeline.incr(backend.make_key(key))
+        pipeline.execute()
+        return
+    for key in keys:
+        if not backend.add(key, 1, timeout=None):
+            backend.incr(key)
+
+
+def _digest(args):
+    text = json.dumps(args, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def cached_read(namespace, gym_id, args, ttl, compute, encode=lambda value: value, decode=lambda value: value):
+    """compute() through the cache: one recompute at a time per key, the database when the cache is down.
+
+    `args` (JSON-able) tell apart the reads of one namespace; `encode` turns
+    the result into plain data to store and `decode` turns it back.
+    """
+    try:
+        stamps = _guarded("read", cache.get_many, [EPOCH_KEY, _generation_key(namespace, gym_id)])
+        key = "repo:{}:{}:{}.{}:{}".format(
+            namespace, gym_id, stamps.get(EPOCH_KEY, 0), stamps.get(_generation_key(namespace, gym_id), 0),
+            _digest(args),
+        )
+        stored = _guarded("read", cache.get, key)
+    except CacheDown:
+        return compute()
+    if stored is not None:
+        CACHE_HITS.labels(namespace).inc()
+        return decode(stored)
+    CACHE_MISSES.labels(namespace).inc()
+    return _recompute_once(key, ttl, compute, encode, decode)
+
+
+def _recompute_once(key, ttl, compute, encode, decode):
+    lock = f"{key}:lock"
+    try:
+        leader = _guarded("lock", cache.add, lock, 1, timeout=LOCK_SECONDS)
+    except CacheDown:
+        return compute()
+    if not leader:
+        # Someone else is computing this value: wait for it a little.
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(WAIT_STEP)
+            try:
+                stored = _guarded("read", cache.get, key)
+            except CacheDown:
+                return compute()
+            if stored is not None:
+                return decode(stored)
+        return compute()
+    try:
+        result = compute()
+        try:
+            _guarded("write", cache.set, key, encode(result), timeout=ttl)
+        except CacheDown:
+            pass
+        return result
+    finally:
+        try:
+            _guarded("unlock", cache.delete, lock)
+        except CacheDown:
+            pass
+
+
+def invalidate(gym_id, namespaces):
+    """Make every cached value of these namespaces of this gym unreadable, now."""
+    keys = [_generation_key(namespace, gym_id) for namespace in sorted(set(namespaces))]
+    if not keys:
+        return
+    try:
+        _guarded("invalidate", _increment, keys, lost_invalidation=True)
+    except CacheDown:
+        health.lost_invalidations = True  # also when the breaker was already open
+
+
+def invalidate_on_commit(gym_id, namespaces):
+    """Invalidate when the current transaction commits; a rollback invalidates nothing."""
+    namespaces = tuple(namespaces)
+    transaction.on_commit(lambda: invalidate(gym_id, namespaces))
