@@ -9,7 +9,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379/0
 # The tests use their own Redis database, which they empty.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test setup venv services migrate demo check
+.PHONY: run test bench setup venv services migrate demo check
 
 run: setup demo
 	$(PY) manage.py runserver 127.0.0.1:8000
@@ -17,6 +17,15 @@ run: setup demo
 test: venv services
 	$(PY) manage.py makemigrations --check --dry-run
 	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
+
+# Benchmarks run in a database and a Redis database of their own.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/reps_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
+
+bench: venv services
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) scripts/services.sh
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) manage.py migrate --noinput -v0
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) manage.py bench $(BENCH_ARGS)
 
 setup: venv services migrate
 
