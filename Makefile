@@ -9,10 +9,20 @@ export REDIS_URL ?= redis://127.0.0.1:6379/0
 # The tests use their own Redis database, which they empty.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test bench setup venv services migrate demo check
+.PHONY: run serve test bench setup venv services migrate demo check
 
 run: setup demo
 	$(PY) manage.py runserver 127.0.0.1:8000
+
+# Production settings under gunicorn (gunicorn.conf.py). Set SECRET_KEY and
+# ALLOWED_HOSTS for a real deployment; by default a key is kept in .data/ and
+# HTTPS redirects are off so that it also answers on plain http locally.
+serve: setup
+	@mkdir -p .data && [ -s .data/secret_key ] || $(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > .data/secret_key
+	export REPS_ENV=production SECRET_KEY=$${SECRET_KEY:-$$(cat .data/secret_key)} \
+	  ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost} SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT:-0} && \
+	$(PY) manage.py collectstatic --noinput -v0 && \
+	exec $(VENV)/bin/gunicorn --config gunicorn.conf.py
 
 test: venv services
 	$(PY) manage.py makemigrations --check --dry-run

@@ -9,7 +9,11 @@ from reps.core.api import GymModelViewSet, date_range_params, int_param
 
 from .filters import AppointmentFilter
 from .models import Appointment
-from .serializers import AppointmentSerializer, AppointmentStatusSerializer, ConflictSerializer
+from .serializers import (
+    AppointmentSerializer,
+    AppointmentStatusSerializer,
+    ConflictSerializer,
+)
 from .services import book_appointment, update_appointment, update_appointment_status
 
 CONFLICT = OpenApiResponse(ConflictSerializer, description="The staff member is booked at that time.")

@@ -83,6 +83,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a request id and timing for everything below, errors included.
+    "reps.core.observability.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves static files (admin, browsable API, API docs) from the app itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -245,11 +247,22 @@ SPECTACULAR_SETTINGS = {
 # --- Observability --------------------------------------------------------
 SLOW_QUERY_MS = env_int("SLOW_QUERY_MS", 200)
 
+# JSON lines in production (LOG_FORMAT=json), readable lines in development;
+# both carry the request id.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request": {"()": "reps.core.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(view)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 

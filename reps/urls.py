@@ -13,6 +13,7 @@ import appointments.urls
 import calls.urls
 import gyms.urls
 import leads.urls
+from reps.core.views import healthz, livez, metrics_view
 
 APPS = [gyms.urls, accounts.urls, leads.urls, calls.urls, appointments.urls]
 
@@ -31,6 +32,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api-auth/", include("rest_framework.urls")),
+    path("livez", livez, name="livez"),
+    path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 handler404 = "reps.core.errors.not_found"

@@ -4,6 +4,7 @@ import datetime
 import uuid
 
 import django_filters
+from django.db import transaction
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
@@ -42,20 +43,35 @@ class GymScopedMixin:
         context["gym_id"] = getattr(user, "gym_id", None)
         return context
 
+    def dispatch(self, request, *args, **kwargs):
+        """Run the request in its gym's scope, and, if it writes, in one transaction.
+
+        A request that writes and fails half-way leaves nothing it wrote.
+        Reads (lists, reports) run without a transaction, so a long report
+        holds none open. The scope ends here whatever happens, errors included.
+        """
+        self._scope_token = None
+        try:
+            if request.method in ("GET", "HEAD", "OPTIONS"):
+                return super().dispatch(request, *args, **kwargs)
+            with transaction.atomic():
+                response = super().dispatch(request, *args, **kwargs)
+                if response.status_code >= 400:
+                    transaction.set_rollback(True)
+                return response
+        finally:
+            if self._scope_token is not None:
+                scoping.deactivate(self._scope_token)
+                self._scope_token = None
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authenticates, checks permissions
         self._scope_token = scoping.activate(request.user.gym_id)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        token = getattr(self, "_scope_token", None)
-        if token is not None:
-            try:
-                if hasattr(response, "render") and not response.is_rendered:
-                    response.render()  # the browsable API builds forms while rendering
-            finally:
-                scoping.deactivate(token)
-                self._scope_token = None
+        if self._scope_token is not None and hasattr(response, "render") and not response.is_rendered:
+            response.render()  # inside the scope: the browsable API builds forms while rendering
         return response
 
 

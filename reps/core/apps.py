@@ -7,6 +7,9 @@ class CoreConfig(AppConfig):
     label = "core"
     verbose_name = "Reps core"
 
+    def ready(self):
+        from . import observability  # noqa: F401  (connects the query timer to every connection)
+
 
 class PlatformAdminConfig(admin_apps.AdminConfig):
     """The admin, with reps.core.admin_site.PlatformAdminSite as its site."""

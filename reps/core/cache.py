@@ -26,14 +26,10 @@ import time
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import transaction
-from prometheus_client import Counter
+
+from .metrics import CACHE_ERRORS, CACHE_HITS, CACHE_MISSES
 
 logger = logging.getLogger("reps.cache")
-
-CACHE_HITS = Counter("reps_cache_hits", "Cached repository reads served from the cache.", ["namespace"])
-CACHE_MISSES = Counter("reps_cache_misses", "Cached repository reads computed from the database.", ["namespace"])
-CACHE_ERRORS = Counter("reps_cache_errors", "Cache operations that failed (Redis unreachable or erroring).",
-                       ["operation"])
 
 EPOCH_KEY = "repo:epoch"
 LOCK_SECONDS = 30  # the longest one recompute may hold its key's lock

@@ -19,7 +19,7 @@ from django.core.exceptions import (
     PermissionDenied,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, models
+from django.db import IntegrityError, OperationalError, models
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
@@ -39,6 +39,12 @@ class Conflict(exceptions.APIException):
     def __init__(self, detail=None, code=None, **extra):
         super().__init__(detail, code)
         self.extra = extra
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable; try again in a moment."
+    default_code = "service_unavailable"
 
 
 def exception_handler(exc, context):
@@ -72,6 +78,9 @@ def _as_api_exception(exc):
         )
     if isinstance(exc, IntegrityError):
         return _integrity_error(exc)
+    if isinstance(exc, OperationalError):
+        logger.error("Database unavailable: %s", exc)
+        return ServiceUnavailable()
     if isinstance(exc, (ObjectDoesNotExist, Http404)):
         return exceptions.NotFound()
     if isinstance(exc, PermissionDenied):

@@ -1,0 +1,34 @@
+"""gunicorn settings for `make serve` (production mode). Every value can be set from the environment."""
+
+import multiprocessing
+import os
+import shutil
+import tempfile
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
+threads = int(os.environ.get("WEB_THREADS", 1))
+timeout = int(os.environ.get("WEB_TIMEOUT", 30))
+graceful_timeout = 20
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", 5000))  # recycle workers now and then
+max_requests_jitter = 500
+accesslog = "-"
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+wsgi_app = "reps.wsgi:application"
+
+# prometheus_client keeps each worker's metrics in files here, so that
+# /metrics can add up every worker. It must be set before any worker imports it.
+metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="reps-metrics-"))
+
+
+def on_starting(server):
+    # Values left by an earlier run would be counted again.
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,30 @@
+"""Every Prometheus metric of the app, in one place; /metrics exposes them.
+
+Under gunicorn, PROMETHEUS_MULTIPROC_DIR is set (gunicorn.conf.py) before
+this module is imported, and prometheus_client then keeps each worker's
+values in files there, so /metrics adds up every worker.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+HTTP_REQUESTS = Counter("reps_http_requests", "HTTP requests handled.", ["view", "method", "status"])
+HTTP_LATENCY = Histogram("reps_http_request_duration_seconds", "Time to handle an HTTP request.",
+                         ["view", "method"], buckets=LATENCY_BUCKETS)
+
+DB_QUERIES = Counter("reps_db_queries", "SQL statements run.")
+DB_QUERY_LATENCY = Histogram("reps_db_query_duration_seconds", "Time to run one SQL statement.",
+                             buckets=LATENCY_BUCKETS)
+DB_SLOW_QUERIES = Counter("reps_db_slow_queries", "SQL statements slower than SLOW_QUERY_MS.")
+
+# Summed over the live worker processes.
+DB_POOL_SIZE = Gauge("reps_db_pool_size", "Connections in the pool.", multiprocess_mode="livesum")
+DB_POOL_IN_USE = Gauge("reps_db_pool_in_use", "Pooled connections lent out.", multiprocess_mode="livesum")
+DB_POOL_WAITING = Gauge("reps_db_pool_waiting", "Requests waiting for a pooled connection.",
+                        multiprocess_mode="livesum")
+
+CACHE_HITS = Counter("reps_cache_hits", "Cached repository reads served from the cache.", ["namespace"])
+CACHE_MISSES = Counter("reps_cache_misses", "Cached repository reads computed from the database.", ["namespace"])
+CACHE_ERRORS = Counter("reps_cache_errors", "Cache operations that failed (Redis unreachable or erroring).",
+                       ["operation"])
