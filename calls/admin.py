@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from reps.core.admin import TenantAdmin, TenantInline
 
-from .models import CallLog, CallTranscript, Campaign
+from .models import CallLog, CallTranscript, Campaign, VoiceWebhookEvent
 
 
 @admin.register(Campaign)
@@ -33,3 +33,14 @@ class CallTranscriptAdmin(TenantAdmin):
     list_select_related = ("gym", "call")
     search_fields = ("content", "call__retell_call_id")
     autocomplete_fields = ("gym", "call")
+
+
+@admin.register(VoiceWebhookEvent)
+class VoiceWebhookEventAdmin(admin.ModelAdmin):
+    """Every event the voice platform sent; unmatched ones wait here for review."""
+
+    list_display = ("received_at", "event", "platform_call_id", "status", "gym", "call_log")
+    list_filter = ("status", "event")
+    list_select_related = ("gym", "call_log")
+    search_fields = ("platform_call_id",)
+    readonly_fields = ("received_at", "platform_call_id", "event", "payload", "gym", "call_log", "status")

@@ -59,6 +59,11 @@ class CallOutcome(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class CallDirection(models.TextChoices):
+    OUTBOUND = "outbound", "Outbound"
+    INBOUND = "inbound", "Inbound"
+
+
 class CallLog(TenantModel):
     """One call to (or from) a lead, by the AI agent or by staff."""
 
@@ -75,6 +80,16 @@ class CallLog(TenantModel):
     retell_call_id = models.CharField(
         max_length=255, null=True, blank=True, help_text="The voice platform's id of this call."
     )
+    # What the voice platform reports about the call.
+    direction = models.CharField(max_length=10, choices=CallDirection.choices, default=CallDirection.OUTBOUND)
+    from_number = models.CharField(max_length=20, blank=True)
+    to_number = models.CharField(max_length=20, blank=True)
+    disconnection_reason = models.CharField(max_length=100, blank=True)
+    recording_url = models.URLField(max_length=1000, blank=True)
+    summary = models.TextField(blank=True)
+    sentiment = models.CharField(max_length=20, blank=True)
+    analysis = models.JSONField(default=dict, blank=True, help_text="The platform's custom analysis data.")
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When it was sent to the voice platform.")
 
     objects = tenant_manager(CallLogQuerySet)
 
@@ -114,3 +129,37 @@ class CallTranscript(TenantModel):
 
     def __str__(self):
         return f"Transcript of {self.call_id}"
+
+
+class WebhookStatus(models.TextChoices):
+    PROCESSED = "processed", "Processed"
+    UNMATCHED = "unmatched", "Unmatched: no gym or lead found, kept for review"
+    FAILED = "failed", "Failed"
+
+
+class VoiceWebhookEvent(models.Model):
+    """Each event the voice platform sent, once: idempotency, audit, and review of unknown calls.
+
+    Not a tenant row: an unknown call has no gym. (platform_call_id, event) is unique,
+    so a retried or duplicated delivery is recognised and not applied twice.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    platform_call_id = models.CharField(max_length=255, help_text="The voice platform's call id.")
+    event = models.CharField(max_length=50)
+    payload = models.JSONField()
+    gym = models.ForeignKey("gyms.Gym", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    call_log = models.ForeignKey(CallLog, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=20, choices=WebhookStatus.choices, default=WebhookStatus.PROCESSED)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform_call_id", "event"], name="voicewebhookevent_call_event_key"),
+        ]
+        indexes = [models.Index(fields=["status", "-received_at"], name="voicewebhook_status_idx")]
+
+    def __str__(self):
+        return f"{self.event} {self.platform_call_id} ({self.status})"

@@ -28,8 +28,11 @@ class CallLogSerializer(serializers.ModelSerializer):
     class Meta:
         model = CallLog
         fields = ["id", "lead", "campaign", "start_time", "end_time", "duration", "status", "outcome", "notes",
-                  "is_ai_call", "retell_call_id", "created_at", "updated_at"]
-        read_only_fields = ["id", "status", "retell_call_id", "created_at", "updated_at"]
+                  "is_ai_call", "retell_call_id", "direction", "from_number", "to_number", "disconnection_reason",
+                  "recording_url", "summary", "sentiment", "analysis", "dispatched_at", "created_at", "updated_at"]
+        read_only_fields = ["id", "status", "retell_call_id", "direction", "from_number", "to_number",
+                            "disconnection_reason", "recording_url", "summary", "sentiment", "analysis",
+                            "dispatched_at", "created_at", "updated_at"]
 
 
 class CallLogDetailSerializer(CallLogSerializer):
@@ -47,3 +50,25 @@ class CallMetricsSerializer(serializers.Serializer):
     total_calls = serializers.IntegerField()
     avg_duration = serializers.IntegerField(help_text="Seconds, over calls with a duration.")
     outcomes = serializers.DictField(child=serializers.IntegerField())
+
+
+class QueueCallsSerializer(serializers.Serializer):
+    leads = GymRelatedField(Lead, many=True, required=False, help_text="The leads to call.")
+    campaign = GymRelatedField(Campaign, required=False, help_text="Or: every open lead, for this campaign.")
+    at = serializers.DateTimeField(required=False, help_text="Not before this time (default: now).")
+
+    def validate(self, attrs):
+        if bool(attrs.get("leads")) == bool(attrs.get("campaign")):
+            raise serializers.ValidationError("Give either leads or a campaign.")
+        return attrs
+
+
+class SkippedLeadSerializer(serializers.Serializer):
+    lead = serializers.UUIDField()
+    reason = serializers.CharField()
+
+
+class QueueReportSerializer(serializers.Serializer):
+    queued = serializers.ListField(child=serializers.UUIDField(), help_text="The queued calls' ids.")
+    skipped = SkippedLeadSerializer(many=True)
+    start_time = serializers.DateTimeField(help_text="When the calls will be placed, within calling hours.")

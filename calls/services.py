@@ -1,13 +1,17 @@
 """Writes to calls. Each service takes the gym explicitly and runs in one transaction."""
 
+import datetime
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from reps.core.querysets import gym_id_of
 from reps.core.repositories import affected_by, invalidate_after
 from reps.core.transitions import check_transition
 
-from .models import CallLog, CallStatus
+from .models import CallLog, CallStatus, Campaign
 
 # Which status a call may move to from each status. A failed or unanswered
 # call may be scheduled again (a retry); a completed call is final.
@@ -48,3 +52,152 @@ def update_call_status(*, gym, call_id, status):
     call.save(update_fields=["status", "start_time", "end_time", "duration", "updated_at"])
     invalidate_after(call.gym_id, affected_by(CallLog))
     return call
+
+
+# --- Outbound AI calls -----------------------------------------------------------------------
+
+OPEN_LEAD_STATUSES = ("new", "contacted", "qualified")
+PENDING_STATUSES = (CallStatus.SCHEDULED, CallStatus.IN_PROGRESS)
+
+
+def next_calling_time(gym, gym_settings, after):
+    """The first moment at or after `after` inside the gym's calling hours, in its time zone."""
+    local = after.astimezone(gym.tzinfo)
+    for days in range(0, 3):
+        day = local.date() + datetime.timedelta(days=days)
+        opens = datetime.datetime.combine(day, gym_settings.calling_hours_start, gym.tzinfo)
+        closes = datetime.datetime.combine(day, gym_settings.calling_hours_end, gym.tzinfo)
+        if after < opens:
+            return opens
+        if after < closes:
+            return after
+    raise AssertionError("calling hours always open within two days")
+
+
+def why_not_call(lead, attempts, pending, max_attempts):
+    """Why this lead may not get an AI call now, or None when it may."""
+    if lead.do_not_call:
+        return "The lead asked not to be called."
+    if lead.consent_given_at is None:
+        return "The lead has not consented to calls."
+    if lead.status not in OPEN_LEAD_STATUSES:
+        return f"The lead is {lead.status}."
+    if pending:
+        return "A call to the lead is already queued or in progress."
+    if attempts >= max_attempts:
+        return f"The lead has had the most AI calls allowed ({max_attempts})."
+    return None
+
+
+@transaction.atomic
+def queue_ai_calls(*, gym, lead_ids=None, campaign_id=None, at=None):
+    """Queue AI calls for these leads (or every open lead, for a campaign) within the gym's calling hours.
+
+    Leads without consent, who opted out, who are not open, who already have a
+    call queued, or who have had the gym's maximum number of AI calls are
+    skipped with the reason. Returns {"queued": [call ids], "skipped": [{"lead", "reason"}]}.
+    """
+    from gyms.models import AISettings, Gym, GymSettings
+    from leads.models import Lead
+
+    gym_id = gym_id_of(gym)
+    gym = Gym.objects.get(pk=gym_id)
+    settings_row = GymSettings.objects.for_gym(gym).get()
+    if not AISettings.objects.for_gym(gym).filter(is_enabled=True).exists():
+        raise ValidationError("The AI agent is switched off for this gym.")
+    campaign = None
+    if campaign_id is not None:
+        campaign = Campaign.objects.for_gym(gym).get_by_id(campaign_id)
+        if campaign is None:
+            raise ValidationError({"campaign": "No such campaign in this gym."})
+    leads = Lead.objects.for_gym(gym)
+    if lead_ids is not None:
+        lead_ids = list(lead_ids)
+        leads = leads.filter(pk__in=lead_ids)
+    elif campaign is not None:
+        leads = leads.filter(status__in=OPEN_LEAD_STATUSES)
+    else:
+        raise ValidationError("Name the leads or the campaign to call.")
+    leads = leads.annotate(
+        attempts=Count("calls", filter=Q(calls__is_ai_call=True) & ~Q(calls__status__in=PENDING_STATUSES)),
+        pending=Count("calls", filter=Q(calls__status__in=PENDING_STATUSES)),
+    ).order_by("created_at")
+    found = list(leads)
+    if lead_ids is not None and len(found) != len(set(map(str, lead_ids))):
+        raise ValidationError({"leads": "Some of these leads do not exist in this gym."})
+    start = next_calling_time(gym, settings_row, at or timezone.now())
+    queued, skipped = [], []
+    for lead in found:
+        reason = why_not_call(lead, lead.attempts, lead.pending, settings_row.max_call_attempts)
+        if reason:
+            skipped.append({"lead": str(lead.pk), "reason": reason})
+        else:
+            queued.append(CallLog(gym=gym, lead=lead, campaign=campaign, is_ai_call=True, start_time=start,
+                                  status=CallStatus.SCHEDULED, to_number=lead.phone, from_number=gym.phone))
+    CallLog.objects.bulk_create(queued)
+    invalidate_after(gym_id, affected_by(CallLog))
+    return {"queued": [str(call.pk) for call in queued], "skipped": skipped, "start_time": start.isoformat()}
+
+
+STALE_CLAIM = datetime.timedelta(minutes=15)
+
+
+def dispatch_due_calls(*, client=None, now=None, limit=100):
+    """Send queued AI calls whose time has come to the voice platform (a platform job, every gym).
+
+    Calls are claimed under row locks that other dispatchers skip, so two
+    dispatchers never send one call. Consent and calling hours are checked
+    again at the last moment. Returns counts by outcome.
+    """
+    from reps.core.scoping import all_gyms
+
+    from .voice import PlatformError, RetellClient
+
+    now = now or timezone.now()
+    counts = {"sent": 0, "failed": 0, "rescheduled": 0, "cancelled": 0}
+    with all_gyms():
+        # A claim that never got a platform id (the dispatcher died mid-way) is reported, not resent:
+        # the platform may have placed the call, and its webhooks will say so.
+        CallLog.objects.unscoped().filter(
+            is_ai_call=True, status=CallStatus.SCHEDULED, retell_call_id__isnull=True,
+            dispatched_at__lt=now - STALE_CLAIM,
+        ).update(status=CallStatus.FAILED, notes="The dispatch was interrupted; check the voice platform.")
+        with transaction.atomic():
+            due = list(
+                CallLog.objects.unscoped()
+                .select_for_update(skip_locked=True, of=("self",))
+                .filter(is_ai_call=True, status=CallStatus.SCHEDULED, retell_call_id__isnull=True,
+                        dispatched_at__isnull=True, start_time__lte=now)
+                .select_related("lead", "gym", "gym__settings", "gym__ai_settings", "gym__voice_settings")
+                .order_by("start_time")[:limit]
+            )
+            CallLog.objects.unscoped().filter(pk__in=[call.pk for call in due]).update(dispatched_at=now)
+        for call in due:
+            outcome = _dispatch_one(call, client, now, RetellClient, PlatformError)
+            counts[outcome] += 1
+            invalidate_after(call.gym_id, affected_by(CallLog))
+    return counts
+
+
+def _dispatch_one(call, client, now, client_class, platform_error):
+    lead, gym = call.lead, call.gym
+    reason = why_not_call(lead, 0, False, 1)
+    if reason:
+        CallLog.objects.unscoped().filter(pk=call.pk).update(status=CallStatus.FAILED, notes=f"Not called: {reason}")
+        return "cancelled"
+    allowed = next_calling_time(gym, gym.settings, now)
+    if allowed > now:
+        CallLog.objects.unscoped().filter(pk=call.pk).update(start_time=allowed, dispatched_at=None)
+        return "rescheduled"
+    client = client or client_class(api_key=gym.voice_settings.platform_api_key or None)
+    try:
+        response = client.create_phone_call(
+            from_number=gym.phone, to_number=lead.phone, agent_id=gym.ai_settings.agent_id,
+            metadata={"gym_id": str(gym.pk), "lead_id": str(lead.pk), "call_log_id": str(call.pk)},
+            dynamic_variables={"first_name": lead.first_name, "gym_name": gym.name},
+        )
+    except platform_error as error:
+        CallLog.objects.unscoped().filter(pk=call.pk).update(status=CallStatus.FAILED, notes=str(error)[:1000])
+        return "failed"
+    CallLog.objects.unscoped().filter(pk=call.pk).update(retell_call_id=response.get("call_id"))
+    return "sent"

@@ -1,10 +1,21 @@
-from drf_spectacular.utils import extend_schema
+import json
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import views
 from rest_framework.decorators import action
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from leads.views import DATE_RANGE, LIMIT
 from reps.core import repositories
-from reps.core.api import TenantCrudViewSet, date_range_params, int_param
+from reps.core.api import (
+    GymScopedMixin,
+    TenantCrudViewSet,
+    date_range_params,
+    int_param,
+)
 from reps.core.permissions import MANAGERS
 
 from .filters import CallLogFilter, CampaignFilter
@@ -15,8 +26,12 @@ from .serializers import (
     CallMetricsSerializer,
     CallStatusSerializer,
     CampaignSerializer,
+    QueueCallsSerializer,
+    QueueReportSerializer,
 )
-from .services import update_call_status
+from .services import queue_ai_calls, update_call_status
+from .voice import SignatureError, verify
+from .webhooks import handle_event, signing_keys
 
 
 @extend_schema(tags=["calls"])
@@ -71,3 +86,55 @@ class CampaignViewSet(TenantCrudViewSet):
     ordering_fields = ["name", "created_at", "starts_on"]
     ordering = ["-created_at"]
     write_roles = MANAGERS
+
+
+@extend_schema(
+    tags=["webhooks"], request=OpenApiTypes.OBJECT, auth=[],
+    responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="Not a voice-platform event."),
+               401: OpenApiResponse(description="Unsigned, badly signed or stale.")},
+)
+class RetellWebhookView(views.APIView):
+    """Events from the voice platform (Retell): call_started, call_ended, call_analyzed.
+
+    Signed with X-Retell-Signature (v=<unix ms>,d=<hex HMAC-SHA256 of the raw body and the ms>); an
+    unsigned, badly signed or stale request is a 401 and writes nothing. Each event is applied once.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def post(self, request):
+        body = request.body  # the raw bytes: the signature covers them, not re-serialized JSON
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise ValidationError("The body is not JSON.") from None
+        try:
+            verify(body, request.headers.get("X-Retell-Signature"), signing_keys(payload))
+        except SignatureError as error:
+            raise AuthenticationFailed(str(error)) from None
+        record = handle_event(payload)
+        return Response({"received": True, "applied": record is not None,
+                         "status": record.status if record else "duplicate"})
+
+    def get_authenticate_header(self, request):
+        return "X-Retell-Signature"
+
+
+@extend_schema(tags=["calls"], request=QueueCallsSerializer, responses={201: QueueReportSerializer})
+class QueueCallsView(GymScopedMixin, views.APIView):
+    """Queue AI calls for leads, or for every open lead with consent (a campaign), within calling hours."""
+
+    model = CallLog
+
+    def post(self, request):
+        payload = QueueCallsSerializer(data=request.data, context=self.get_serializer_context())
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        report = queue_ai_calls(
+            gym=self.gym_id,
+            lead_ids=[lead.pk for lead in data["leads"]] if data.get("leads") else None,
+            campaign_id=data["campaign"].pk if data.get("campaign") else None,
+            at=data.get("at"),
+        )
+        return Response(report, status=201)

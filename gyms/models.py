@@ -179,6 +179,10 @@ class VoiceSettings(TenantModel):
         validators=[MinValueValidator(Decimal("0.5")), MaxValueValidator(Decimal("2"))],
     )
     voicemail_message = models.TextField(blank=True)
+    platform_api_key = models.CharField(
+        max_length=255, blank=True,
+        help_text="This gym's own voice-platform API key, if it has one; the platform's default otherwise.",
+    )
 
     class Meta:
         verbose_name = "voice settings"

@@ -34,6 +34,10 @@ class Lead(TenantModel):
         default=0, validators=[MaxValueValidator(100)], help_text="0 to 100; how engaged the lead has been."
     )
     last_interaction = models.DateTimeField(null=True, blank=True)
+    # AI calls are artificial-voice calls: none without consent, none after an opt-out.
+    do_not_call = models.BooleanField(default=False, help_text="The lead asked not to be called.")
+    consent_given_at = models.DateTimeField(null=True, blank=True, help_text="When the lead agreed to be called.")
+    consent_source = models.CharField(max_length=255, blank=True, help_text="How: web form, import file, call...")
 
     objects = tenant_manager(LeadQuerySet)
 

@@ -34,7 +34,8 @@ class LeadSerializer(serializers.ModelSerializer):
     class Meta:
         model = Lead
         fields = ["id", "first_name", "last_name", "email", "phone", "status", "source", "notes", "branch", "tags",
-                  "qualification_score", "engagement_score", "last_interaction", "created_at", "updated_at"]
+                  "do_not_call", "consent_given_at", "consent_source", "qualification_score", "engagement_score",
+                  "last_interaction", "created_at", "updated_at"]
         read_only_fields = ["id", "engagement_score", "last_interaction", "created_at", "updated_at"]
 
 
@@ -65,3 +66,22 @@ class LeadDetailSerializer(LeadSerializer):
         # The calls are prefetched newest first; slicing the cache runs no query.
         return CallSummarySerializer(lead.calls.all()[:RECENT_CALLS], many=True).data
 
+
+
+class LeadImportSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV with a header row: names, phone or mobile, email, source, tags...")
+    on_duplicate = serializers.ChoiceField(["skip", "update"], default="skip",
+                                           help_text="What to do with leads the gym has already (same phone or email).")
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class LeadImportReportSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    errors = ImportErrorSerializer(many=True)

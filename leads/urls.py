@@ -1,5 +1,7 @@
-from .views import LeadTagViewSet, LeadViewSet
+from django.urls import path
+
+from .views import LeadImportView, LeadTagViewSet, LeadViewSet
 
 routes = [("leads", LeadViewSet, "lead"), ("tags", LeadTagViewSet, "tag")]
 
-urlpatterns = []
+urlpatterns = [path("leads/import/", LeadImportView.as_view(), name="leads-import")]

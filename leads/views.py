@@ -1,20 +1,32 @@
 from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import views
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from reps.core import repositories
 from reps.core.api import (
     GymModelViewSet,
+    GymScopedMixin,
     TenantCrudViewSet,
     date_range_params,
     int_param,
 )
+from reps.core.permissions import MANAGERS
 
 from .filters import LeadFilter, LeadTagFilter
+from .imports import import_leads
 from .models import Lead, LeadTag
-from .serializers import LeadDetailSerializer, LeadSerializer, LeadTagSerializer
+from .serializers import (
+    LeadDetailSerializer,
+    LeadImportReportSerializer,
+    LeadImportSerializer,
+    LeadSerializer,
+    LeadTagSerializer,
+)
 from .services import delete_lead, save_lead
 
 DATE_RANGE = [
@@ -69,6 +81,31 @@ class LeadViewSet(GymModelViewSet):
     def dashboard(self, request):
         """Counts by status, leads per local day over the last 30 days, conversion rate by source."""
         return Response(repositories.leads(self.gym_id).dashboard())
+
+
+@extend_schema(tags=["leads"], request={"multipart/form-data": LeadImportSerializer},
+               responses={200: LeadImportReportSerializer})
+class LeadImportView(GymScopedMixin, views.APIView):
+    """Import leads from a CSV file (owners and managers). Bad rows are reported by line; the rest are imported."""
+
+    model = Lead
+    write_roles = MANAGERS
+    parser_classes = [MultiPartParser]
+    MAX_BYTES = 10 * 1024 * 1024
+
+    def post(self, request):
+        payload = LeadImportSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        upload = payload.validated_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise ValidationError({"file": [f"The file is larger than {self.MAX_BYTES // (1024 * 1024)} MB."]})
+        try:
+            text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValidationError({"file": ["The file is not UTF-8 text."]}) from None
+        report = import_leads(gym=self.gym_id, text=text, on_duplicate=payload.validated_data["on_duplicate"],
+                              source_name=upload.name)
+        return Response(report.as_dict())
 
 
 @extend_schema(tags=["tags"])

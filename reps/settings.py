@@ -154,6 +154,16 @@ REPOSITORY_MAX_LIMIT = env_int("REPOSITORY_MAX_LIMIT", 500)
 # when Redis is configured).
 USE_CACHED_REPOSITORIES = env_bool("USE_CACHED_REPOSITORIES", bool(os.environ.get("REDIS_URL")))
 
+# --- Voice platform (Retell) ----------------------------------------------
+# The API key signs webhooks and authorizes our calls; a gym may have its own
+# (VoiceSettings.platform_api_key).
+RETELL_API_KEY = os.environ.get("RETELL_API_KEY", "")
+RETELL_API_BASE = os.environ.get("RETELL_API_BASE", "https://api.retellai.com")
+RETELL_TIMEOUT_SECONDS = env_int("RETELL_TIMEOUT_SECONDS", 10)
+RETELL_RETRIES = env_int("RETELL_RETRIES", 3)
+# Webhooks signed longer ago than this (or this far ahead) are refused.
+RETELL_SIGNATURE_TOLERANCE_SECONDS = env_int("RETELL_SIGNATURE_TOLERANCE_SECONDS", 300)
+
 # --- Cache ----------------------------------------------------------------
 # Redis when REDIS_URL is set; a per-process memory cache otherwise.
 REDIS_URL = os.environ.get("REDIS_URL", "")

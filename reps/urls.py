@@ -22,7 +22,8 @@ for app in APPS:
     for prefix, viewset, basename in app.routes:
         router.register(prefix, viewset, basename=basename)
 
-api_v1 = [path("", include(router.urls))] + [pattern for app in APPS for pattern in app.urlpatterns]
+# Explicit paths first: "calls/queue/" must not be read as the call with id "queue".
+api_v1 = [pattern for app in APPS for pattern in app.urlpatterns] + [path("", include(router.urls))]
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),

@@ -1,0 +1,24 @@
+"""Send the AI calls whose time has come to the voice platform. Run it every minute (cron, a timer)."""
+
+import time
+
+from django.core.management.base import BaseCommand
+
+from calls.services import dispatch_due_calls
+
+
+class Command(BaseCommand):
+    help = "Send queued AI calls that are due to the voice platform."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--limit", type=int, default=100, help="At most this many calls per round.")
+        parser.add_argument("--loop", type=int, default=0, metavar="SECONDS",
+                            help="Keep running, one round every SECONDS (0: one round and stop).")
+
+    def handle(self, *args, limit, loop, **options):
+        while True:
+            counts = dispatch_due_calls(limit=limit)
+            self.stdout.write(", ".join(f"{name}: {count}" for name, count in counts.items()))
+            if not loop:
+                return
+            time.sleep(loop)

@@ -1,0 +1,212 @@
+"""Importing a gym's existing leads from a CSV file (manage.py import_leads, POST /api/v1/leads/import/).
+
+Common column names are understood (first/last/full name, email, phone or
+mobile, source, tags, notes, consent, do-not-call). Phones are normalized with
+the gym's country. A row whose phone or email the gym already has (or that
+came earlier in the file) is a duplicate: skipped, or, with on_duplicate=
+"update", used to update the existing lead. Bad rows are reported with their
+line numbers and do not stop the others. Rows are written in batches, each in
+its own transaction, so running the same file twice changes nothing the
+second time.
+"""
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from gyms.models import Gym
+from reps.core.phones import normalize_phone
+from reps.core.querysets import gym_id_of
+from reps.core.repositories import affected_by, invalidate_after
+from reps.core.scoping import gym_scope
+
+from .models import Lead, LeadTag, LeadTagAssignment
+
+BATCH_SIZE = 500
+COLUMNS = {
+    "first_name": ["first name", "firstname", "first", "given name", "forename"],
+    "last_name": ["last name", "lastname", "last", "surname", "family name"],
+    "full_name": ["name", "full name", "fullname", "contact name", "lead name"],
+    "email": ["email", "e-mail", "email address", "mail"],
+    "phone": ["phone", "mobile", "phone number", "mobile phone", "mobile number", "cell", "cell phone",
+              "telephone", "tel"],
+    "source": ["source", "lead source", "channel"],
+    "tags": ["tags", "tag", "labels", "groups"],
+    "notes": ["notes", "note", "comments", "comment"],
+    "consent": ["consent", "consent to call", "agreed to calls", "opt in", "opted in"],
+    "do_not_call": ["do not call", "dnc", "opted out", "opt out"],
+}
+TRUE = {"1", "yes", "y", "true", "t", "x"}
+UPDATABLE = ("first_name", "last_name", "email", "source", "notes")
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list = field(default_factory=list)  # [{"line": n, "errors": {field: [messages]}}]
+
+    def as_dict(self):
+        return {"rows": self.rows, "created": self.created, "updated": self.updated, "skipped": self.skipped,
+                "errors": self.errors}
+
+
+def _key(header):
+    return re.sub(r"[\s_\-]+", " ", (header or "").strip().lower().lstrip("\ufeff"))
+
+
+def column_map(headers):
+    """{our field: the file's column} for the columns we recognise."""
+    found = {}
+    for header in headers:
+        for name, aliases in COLUMNS.items():
+            if _key(header) in [name.replace("_", " "), *aliases] and name not in found:
+                found[name] = header
+    if "phone" not in found:
+        raise ValidationError(f"The file needs a phone column (one of: phone, mobile, ...); it has: {', '.join(headers)}.")
+    if not ({"first_name", "full_name"} & set(found)):
+        raise ValidationError("The file needs a first name or a full name column.")
+    return found
+
+
+def read_rows(text):
+    """(line number, row dict) for each data row; the delimiter (comma, semicolon, tab) is sniffed."""
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    if not reader.fieldnames:
+        raise ValidationError("The file is empty.")
+    columns = column_map(reader.fieldnames)
+    for row in reader:
+        yield reader.line_num, {name: (row.get(header) or "").strip() for name, header in columns.items()}
+
+
+def parse_row(values, region, now, source_name):
+    """The lead fields of one row, and its tag names; ValidationError keyed by field when it is bad."""
+    errors = {}
+    first, last = values.get("first_name", ""), values.get("last_name", "")
+    if not first and values.get("full_name"):
+        first, _, last = values["full_name"].partition(" ")
+    if not first:
+        errors["first_name"] = ["A first name (or a full name) is required."]
+    try:
+        phone = normalize_phone(values.get("phone", ""), region)
+    except ValidationError as error:
+        errors["phone"], phone = error.messages, None
+    email = values.get("email", "").lower()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = [f"{email} is not an email address."]
+    if errors:
+        raise ValidationError(errors)
+    fields = {"first_name": first[:100], "last_name": last.strip()[:100], "email": email[:255], "phone": phone,
+              "source": values.get("source", "")[:100], "notes": values.get("notes", "")}
+    if values.get("consent", "").lower() in TRUE:
+        fields["consent_given_at"], fields["consent_source"] = now, f"import: {source_name}"[:255]
+    if values.get("do_not_call", "").lower() in TRUE:
+        fields["do_not_call"] = True
+    tags = [tag.strip()[:50] for tag in re.split(r"[;,|]", values.get("tags", "")) if tag.strip()]
+    return fields, tags
+
+
+def import_leads(*, gym, text, on_duplicate="skip", source_name="upload", progress=None):
+    """Import CSV `text` into the gym; returns an ImportReport. `progress(rows)` is called after each batch."""
+    if on_duplicate not in ("skip", "update"):
+        raise ValidationError({"on_duplicate": "Choose skip or update."})
+    gym = Gym.objects.get(pk=gym_id_of(gym))
+    report, batch, now = ImportReport(), [], timezone.now()
+    seen_phones, seen_emails = set(), set()
+    for line, values in read_rows(text):
+        report.rows += 1
+        try:
+            fields, tags = parse_row(values, gym.country_code, now, source_name)
+        except ValidationError as error:
+            report.errors.append({"line": line, "errors": error.message_dict})
+            continue
+        if fields["phone"] in seen_phones or (fields["email"] and fields["email"] in seen_emails):
+            report.skipped += 1  # a repeat within the file
+            continue
+        seen_phones.add(fields["phone"])
+        if fields["email"]:
+            seen_emails.add(fields["email"])
+        batch.append((fields, tags))
+        if len(batch) == BATCH_SIZE:
+            _write_batch(gym, batch, on_duplicate, report)
+            batch = []
+            if progress:
+                progress(report.rows)
+    if batch:
+        _write_batch(gym, batch, on_duplicate, report)
+    if progress:
+        progress(report.rows)
+    return report
+
+
+def _write_batch(gym, batch, on_duplicate, report):
+    """One transaction: find the batch's duplicates in two queries, create and update in bulk, tag."""
+    with transaction.atomic(), gym_scope(gym):
+        leads = Lead.objects.for_gym(gym)
+        phones = [fields["phone"] for fields, _ in batch]
+        emails = [fields["email"] for fields, _ in batch if fields["email"]]
+        by_phone = {lead.phone: lead for lead in leads.filter(phone__in=phones)}
+        by_email = {}
+        if emails:
+            matches = leads.annotate(email_lower=Lower("email")).filter(email_lower__in=emails)
+            by_email = {lead.email_lower: lead for lead in matches}
+        new, changed, tagged = [], [], []
+        for fields, tags in batch:
+            existing = by_phone.get(fields["phone"]) or by_email.get(fields["email"] or None)
+            if existing is None:
+                lead = Lead(gym=gym, **fields)
+                new.append(lead)
+            elif on_duplicate == "update":
+                lead = existing
+                for name in UPDATABLE:
+                    if fields[name]:
+                        setattr(lead, name, fields[name])
+                for name in ("consent_given_at", "consent_source", "do_not_call"):
+                    if name in fields and not (name == "consent_given_at" and lead.consent_given_at):
+                        setattr(lead, name, fields[name])
+                changed.append(lead)
+            else:
+                report.skipped += 1
+                continue
+            tagged.append((lead, tags))
+        Lead.objects.bulk_create(new)
+        if changed:
+            Lead.objects.bulk_update(changed, [*UPDATABLE, "consent_given_at", "consent_source", "do_not_call",
+                                               "updated_at"])
+        _tag(gym, tagged)
+        report.created += len(new)
+        report.updated += len(changed)
+        invalidate_after(gym, affected_by(Lead))
+
+
+def _tag(gym, tagged):
+    names = {name for _, tags in tagged for name in tags}
+    if not names:
+        return
+    existing = {tag.name.lower(): tag for tag in LeadTag.objects.for_gym(gym)}
+    missing = sorted({name for name in names if name.lower() not in existing}, key=str.lower)
+    created = LeadTag.objects.bulk_create(
+        [LeadTag(gym=gym, name=name) for name in {n.lower(): n for n in missing}.values()]
+    )
+    existing.update({tag.name.lower(): tag for tag in created})
+    LeadTagAssignment.objects.bulk_create(
+        [LeadTagAssignment(gym=gym, lead=lead, tag=existing[name.lower()]) for lead, tags in tagged for name in tags],
+        ignore_conflicts=True,
+    )
