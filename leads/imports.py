@@ -69,7 +69,7 @@ def column_map(headers):
     found = {}
     for header in headers:
         for name, aliases in COLUMNS.items():
-            if _key(header) in [name.replace("_", " "), *aliases] and name not in found:
+            if _key(header) in {_key(alias) for alias in [name, *aliases]} and name not in found:
                 found[name] = header
     if "phone" not in found:
         raise ValidationError(f"The file needs a phone column (one of: phone, mobile, ...); it has: {', '.join(headers)}.")

@@ -38,7 +38,8 @@ class GymScopedMixin:
         return queryset
 
     def get_serializer_context(self):
-        context = super().get_serializer_context()
+        parent = getattr(super(), "get_serializer_context", None)  # plain APIViews have none
+        context = parent() if parent else {"request": self.request, "view": self}
         user = getattr(self.request, "user", None)
         context["gym_id"] = getattr(user, "gym_id", None)
         return context
