@@ -1,7 +1,8 @@
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models import F, Q
+from django.db.models.functions import Lower, Upper
 
 from reps.core.models import TenantModel, phone_check, same_gym_key
 from reps.core.querysets import tenant_manager
@@ -63,6 +64,15 @@ class Lead(TenantModel):
             models.Index(fields=["gym", "status"], name="lead_gym_status_idx"),
             models.Index(fields=["gym", "email"], name="lead_gym_email_idx"),
             models.Index(fields=["gym", "-created_at"], name="lead_gym_created_idx"),
+            # search(): substring matches through trigrams (icontains is UPPER(col) LIKE UPPER(%s)).
+            # Without the gym: a rare fragment is found at once across all gyms; for a common one the
+            # planner walks the gym's newest leads instead (lead_gym_created_idx).
+            GinIndex(OpClass(Upper("first_name"), name="gin_trgm_ops"), name="lead_first_name_trgm_idx"),
+            GinIndex(OpClass(Upper("last_name"), name="gin_trgm_ops"), name="lead_last_name_trgm_idx"),
+            GinIndex(OpClass(Upper("email"), name="gin_trgm_ops"), name="lead_email_trgm_idx"),
+            GinIndex(OpClass(F("phone"), name="gin_trgm_ops"), name="lead_phone_trgm_idx"),
+            # lead_dashboard(): conversion by source and counts by status from the index alone.
+            models.Index(fields=["gym", "source", "status"], name="lead_gym_source_status_idx"),
         ]
 
     def __str__(self):

@@ -22,12 +22,23 @@ class LeadQuerySet(TenantQuerySet):
         return self.filter(phone=e164).first()
 
     def prioritized(self, limit=20):
-        """Open leads, best qualification score first, then newest; unscored leads last."""
-        return (
-            self.filter(status__in=OPEN_STATUSES)
+        """Open leads, best qualification score first, then newest; unscored leads after all scored ones.
+
+        Two indexed queries rather than one sort of every open lead: the best
+        scored open leads walking the gym's (gym, -score) qualification index,
+        then, only if too few, the newest unscored open leads. A list.
+        """
+        open_leads = self.filter(status__in=OPEN_STATUSES)
+        scored = list(
+            open_leads.filter(qualification__gym_id=self.scoped_gym_id)
             .select_related("qualification")
-            .order_by(F("qualification__score").desc(nulls_last=True), "-created_at", "-id")[:limit]
+            .order_by("-qualification__score", "-created_at", "-id")[:limit]
         )
+        if len(scored) < limit:
+            scored += list(
+                open_leads.filter(qualification__isnull=True).order_by("-created_at", "-id")[: limit - len(scored)]
+            )
+        return scored
 
     def search(self, query, limit=20):
         """The first `limit` leads matching `query` (see matching())."""

@@ -83,11 +83,13 @@ def test_prioritized_keeps_open_leads_only_and_puts_unscored_ones_last(gym, othe
     assert result == [newer_tie, older_tie, low, new_unscored, old_unscored]
 
 
-def test_prioritized_loads_qualifications_in_the_same_query(gym, django_assert_num_queries):
+def test_prioritized_loads_qualifications_with_the_leads_in_two_queries_at_most(gym, django_assert_num_queries):
     for score in (10, 20, 30):
         LeadQualificationFactory(lead__gym=gym, score=score)
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1):  # enough scored leads: one query
+        assert [lead.qualification.score for lead in leads(gym).prioritized(limit=2)] == [30, 20]
+    with django_assert_num_queries(2):  # too few: the newest unscored ones are added
         assert [lead.qualification.score for lead in leads(gym).prioritized()] == [30, 20, 10]
 
 

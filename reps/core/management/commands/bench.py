@@ -1,179 +1,318 @@
-"""`make bench`: timings against a benchmark database, medians with the naive figure beside them.
+"""`make bench`: each scenario in the largest generated gym, beside the naive way the seed warns against.
 
-Runs in its own database and Redis database (the Makefile points DATABASE_URL
-and REDIS_URL there) and builds its data once: one gym with --leads leads,
-five calls and half an appointment per lead. Prints a table and writes JSON.
+Run `manage.py generate_data` first (`make bench` does, once). Every figure is
+the median (and p95) of --runs runs in this one process and run, with the SQL
+statements one run takes; the ratio is naive median / ours. Prints a table and
+writes JSON (bench/results.json).
 """
 
 import datetime
 import json
-import random
+import os
+import signal
 import statistics
+import subprocess
+import sys
+import threading
 import time
+import urllib.request
 import uuid
+from base64 import b64encode
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
+from django.db import connection
 from django.utils import timezone
+from prometheus_client import REGISTRY
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
-from accounts.models import Role, User
+from accounts.models import User
 from appointments.models import Appointment
-from calls.models import CallLog, CallOutcome, CallStatus
+from calls.models import CallLog, CallOutcome
 from gyms.models import Gym
-from gyms.services import create_gym
-from leads.models import Lead, LeadQualification, LeadStatus
+from leads.models import Lead, LeadStatus
 from reps.core import repositories
 from reps.core.cache import invalidate
+from reps.core.management.commands.generate_data import NAMESPACE
 from reps.core.scoping import gym_scope
 
-BENCH_GYM = uuid.UUID("00000000-0000-4000-8000-00000000be0c")
+# The budgets of issue 8, in ms (medians in the largest gym).
+BUDGETS = {"search": 20, "prioritized": 10, "call metrics": 40, "upcoming calls": 5, "dashboard": 60,
+           "conflict check": 2, "cached": 2, "invalidate": 1, "API page": 30}
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def statements():
+    # The query timer's counter: it also counts statements of API requests (which reset Django's query log).
+    return REGISTRY.get_sample_value("reps_db_queries_total") or 0
 
 
 def timed(function, runs):
-    """(median ms, p95 ms, SQL queries of one run) of function() over `runs` runs."""
+    """(median ms, p95 ms, SQL statements of one run)."""
+    before = statements()
+    function()
+    queries = int(statements() - before)
     samples = []
-    with CaptureQueriesContext(connection) as queries:
-        function()
     for _ in range(runs):
         started = time.perf_counter()
         function()
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1], len(queries)
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)], queries
 
 
 class Command(BaseCommand):
-    help = "Benchmark the cached reads and cache invalidation (more scenarios join with issue 8)."
+    help = "Benchmark the repositories and the API in the largest generated gym, beside the naive versions."
 
     def add_arguments(self, parser):
-        parser.add_argument("--leads", type=int, default=20_000)
-        parser.add_argument("--runs", type=int, default=50)
+        parser.add_argument("--runs", type=int, default=30)
+        parser.add_argument("--seed", type=int, default=42, help="The generate_data seed.")
+        parser.add_argument("--http-seconds", type=int, default=30, help="Load test length (0: skip it).")
         parser.add_argument("--output", default="bench/results.json")
 
-    def handle(self, *args, leads, runs, output, **options):
+    def handle(self, *args, runs, seed, http_seconds, output, **options):
         if not type(caches["default"]).__module__.startswith("django_redis"):
             raise CommandError("The benchmark needs Redis: set REDIS_URL.")
-        gym = self.bench_gym(leads)
-        rows = []
+        gym = Gym.objects.filter(pk=uuid.uuid5(NAMESPACE, f"{seed}-0")).first()
+        if gym is None:
+            raise CommandError("No generated data: run manage.py generate_data first.")
+        self.gym, self.runs, self.rows = gym, runs, []
+        self.user = User.objects.for_gym(gym).first()
+        self.client = APIClient()
+        self.client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=self.user)[0].key}")
         with gym_scope(gym):
-            rows += self.cached_reads(gym, runs)
-            rows += self.invalidation(gym, runs)
-        self.report(rows, gym, output)
+            self.api_pages()
+            self.searches()
+            self.aggregates()
+            self.appointments_and_details()
+            self.invalidation()
+        if http_seconds:
+            self.http_throughput(http_seconds)
+        self.report(output)
 
-    # --- data -------------------------------------------------------------------------------
+    def compare(self, name, ours, naive_name, naive, budget=None, runs=None):
+        runs = runs or self.runs
+        mine = timed(ours, runs)
+        theirs = timed(naive, max(3, runs // 3)) if naive else None
+        self.rows.append({"scenario": name, "median_ms": mine[0], "p95_ms": mine[1], "sql": mine[2],
+                          "naive": naive_name, "naive_median_ms": theirs[0] if theirs else None,
+                          "naive_sql": theirs[2] if theirs else None, "budget_ms": budget})
 
-    def bench_gym(self, lead_count):
-        gym = Gym.objects.filter(pk=BENCH_GYM).first()
-        if gym is not None and Lead.objects.for_gym(gym).count() == lead_count:
-            return gym
-        if gym is not None:
-            gym.delete()
-        self.stdout.write(f"Building the benchmark gym: {lead_count} leads, {5 * lead_count} calls ...")
-        rng = random.Random(8)
-        now = timezone.now()
-        with transaction.atomic(), gym_scope(BENCH_GYM):
-            gym = create_gym(id=BENCH_GYM, name="Benchmark gym", timezone="America/Chicago")
-            staff = User.objects.create_user("bench-staff@reps.test", None, gym=gym,
-                                             role=Role.objects.get(name="sales"))
-            leads = Lead.objects.bulk_create(
-                (Lead(gym=gym, first_name=f"First{n}", last_name=f"Last{n}", email=f"lead{n}@bench.test",
-                      phone=f"+1312{n:07d}",
-                      status=rng.choice(LeadStatus.values), source=rng.choice(["web", "referral", "ads"]),
-                      created_at=now - datetime.timedelta(minutes=rng.randint(0, 400 * 24 * 60)))
-                 for n in range(lead_count)), batch_size=5000)
-            LeadQualification.objects.bulk_create(
-                (LeadQualification(gym=gym, lead=lead, score=rng.randint(0, 100)) for lead in leads[::2]),
-                batch_size=5000)
-            CallLog.objects.bulk_create(
-                (CallLog(gym=gym, lead=lead, status=CallStatus.COMPLETED, outcome=rng.choice(CallOutcome.values),
-                         duration=rng.randint(20, 900), is_ai_call=True,
-                         start_time=now - datetime.timedelta(minutes=rng.randint(0, 120 * 24 * 60)))
-                 for lead in leads for _ in range(5)), batch_size=10000)
-            Appointment.objects.bulk_create(
-                (Appointment(gym=gym, lead=lead, staff=staff if n % 40 == 0 else None, title="Tour",
-                             scheduled_time=now + datetime.timedelta(hours=n),
-                             end_time=now + datetime.timedelta(hours=n, minutes=45))
-                 for n, lead in enumerate(leads[::2])), batch_size=5000)
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-        return gym
+    # --- scenarios ---------------------------------------------------------------------------------
 
-    # --- scenarios --------------------------------------------------------------------------
+    def api_get(self, url):
+        def get():
+            response = self.client.get(url)
+            assert response.status_code == 200, (url, response.status_code, response.content[:200])
+        return get
 
-    def cached_reads(self, gym, runs):
+    def api_pages(self):
+        leads = Lead.objects.for_gym(self.gym).order_by("-created_at", "-id")
+        page = min(1000, leads.count() // 25)  # page 1,000, or the last full page of a smaller gym
+        position = leads.values_list("created_at", flat=True)[(page - 1) * 25]
+        cursor = b64encode(urlencode({"p": str(position)}).encode()).decode()
+        self.compare("lead list page 1 (API, cursor)", self.api_get("/api/v1/leads/?pagination=cursor"),
+                     "page 1 with COUNT (API, numbered)", self.api_get("/api/v1/leads/?page=1"), BUDGETS["API page"])
+        self.compare(f"lead list page {page:,} (API, cursor)", self.api_get(f"/api/v1/leads/?cursor={cursor}"),
+                     f"page {page:,} (API, OFFSET)", self.api_get(f"/api/v1/leads/?page={page}"),
+                     BUDGETS["API page"])
+
+    def searches(self):
+        repository = Lead.objects.for_gym(self.gym)
+
+        def naive(term):  # the seed's search: ILIKE on four columns, no index can help
+            def run():
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT id FROM leads_lead WHERE gym_id = %s AND (first_name ILIKE %s OR last_name ILIKE %s"
+                        " OR email ILIKE %s OR phone ILIKE %s) LIMIT 20", [self.gym.pk] + [f"%{term}%"] * 4)
+                    cursor.fetchall()
+            return run
+
+        for label, term in [("name fragment", "chae"), ("email fragment", "ez12"), ("phone fragment", "555-01"),
+                            ("no match", "zzqx")]:
+            self.compare(f"lead search: {label} ({term!r})", lambda: list(repository.search(term)),
+                         "ILIKE without an index", naive(term.replace("-", "")), BUDGETS["search"])
+
+    def aggregates(self):
+        plain_leads, cached_leads = repositories.LeadRepository(self.gym), repositories.CachedLeadRepository(self.gym)
+        plain_calls = repositories.CallRepository(self.gym)
         today = timezone.now().date()
         month = (today - datetime.timedelta(days=29), today)
-        reads = {
-            "prioritized_leads": lambda repo: repo["leads"].prioritized(20),
-            "lead_stats": lambda repo: repo["leads"].conversion_stats(*month),
-            "lead_dashboard": lambda repo: repo["leads"].dashboard(),
-            "call_metrics": lambda repo: repo["calls"].metrics(*month),
-            "appointment_stats": lambda repo: repo["appointments"].stats(*month),
-        }
-        plain = {"leads": repositories.LeadRepository(gym), "calls": repositories.CallRepository(gym),
-                 "appointments": repositories.AppointmentRepository(gym)}
-        cached = {"leads": repositories.CachedLeadRepository(gym), "calls": repositories.CachedCallRepository(gym),
-                  "appointments": repositories.CachedAppointmentRepository(gym)}
-        rows = []
-        for namespace, read in reads.items():
-            uncached = timed(lambda: read(plain), runs)
-            read(cached)  # fill the cache
-            hit = timed(lambda: read(cached), runs * 4)
-            rows.append((f"{namespace}: cached read", hit, f"{namespace}: uncached read", uncached))
-        return rows
+        leads = Lead.objects.for_gym(self.gym)
+        calls = CallLog.objects.for_gym(self.gym)
 
-    def invalidation(self, gym, runs):
+        def naive_prioritized():  # every open lead and its score to Python, sorted there
+            rows = leads.filter(status__in=["new", "contacted", "qualified"]).values_list(
+                "id", "qualification__score", "created_at")
+            sorted(rows, key=lambda row: (-(row[1] if row[1] is not None else -1), -row[2].timestamp()))[:20]
+
+        self.compare("prioritized leads", lambda: plain_leads.prioritized(20), "sorted in Python",
+                     naive_prioritized, BUDGETS["prioritized"])
+
+        def naive_stats():  # one query per status
+            start, end = month
+            return {status: leads.filter(status=status, created_at__date__gte=start, created_at__date__lte=end).count()
+                    for status in LeadStatus.values}
+
+        self.compare("conversion stats, uncached", lambda: plain_leads.conversion_stats(*month),
+                     "one query per status", naive_stats)
+        cached_leads.conversion_stats(*month)
+        self.compare("conversion stats, cached", lambda: cached_leads.conversion_stats(*month),
+                     "uncached", lambda: plain_leads.conversion_stats(*month), BUDGETS["cached"])
+
+        def naive_metrics():  # every call of the month to Python
+            start = timezone.now() - datetime.timedelta(days=30)
+            rows = list(calls.filter(start_time__gte=start).values_list("duration", "outcome"))
+            durations = [duration for duration, _ in rows if duration is not None]
+            return {"total_calls": len(rows), "avg_duration": sum(durations) // max(len(durations), 1),
+                    "outcomes": {o: sum(1 for _, outcome in rows if outcome == o) for o in CallOutcome.values}}
+
+        self.compare("call metrics, 30 days, uncached", lambda: plain_calls.metrics(*month),
+                     "aggregated in Python", naive_metrics, BUDGETS["call metrics"])
+
+        def naive_upcoming():  # every scheduled call to Python, sorted there
+            now = timezone.now()
+            rows = [row for row in calls.filter(status="scheduled").values_list("id", "start_time") if row[1] > now]
+            sorted(rows, key=lambda row: row[1])[:20]
+
+        self.compare("upcoming calls", lambda: plain_calls.upcoming(20), "filtered and sorted in Python",
+                     naive_upcoming, BUDGETS["upcoming calls"])
+
+        def naive_dashboard():  # every lead to Python
+            rows = list(leads.values_list("status", "created_at", "source"))
+            counts = {status: sum(1 for row in rows if row[0] == status) for status in LeadStatus.values}
+            return counts
+
+        self.compare("lead dashboard, uncached", plain_leads.dashboard, "aggregated in Python", naive_dashboard,
+                     BUDGETS["dashboard"])
+
+    def appointments_and_details(self):
+        appointments = Appointment.objects.for_gym(self.gym)
+        sample = appointments.exclude(staff=None).filter(status__in=["scheduled", "confirmed"]).first()
+        start, end = sample.scheduled_time + datetime.timedelta(minutes=10), sample.end_time + datetime.timedelta(hours=1)
+
+        def naive_conflict():  # the seed's three-way OR and a COUNT
+            from django.db.models import Q
+
+            appointments.filter(staff_id=sample.staff_id, status__in=["scheduled", "confirmed"]).filter(
+                Q(scheduled_time__lte=start, end_time__gte=start) | Q(scheduled_time__lte=end, end_time__gte=end)
+                | Q(scheduled_time__gte=start, end_time__lte=end)).count()
+
+        self.compare("appointment conflict check", lambda: appointments.has_conflict(sample.staff_id, start, end),
+                     "the seed's OR query with COUNT", naive_conflict, BUDGETS["conflict check"])
+
+        lead = Lead.objects.for_gym(self.gym).filter(calls__isnull=False, appointments__isnull=False).first()
+
+        def naive_detail():  # relationships read one by one
+            row = Lead.objects.for_gym(self.gym).get(pk=lead.pk)
+            getattr(row, "qualification", None)
+            list(row.tags.all()), list(row.calls.all()), list(row.appointments.all())
+
+        self.compare("lead detail with relationships (API)", self.api_get(f"/api/v1/leads/{lead.pk}/"),
+                     "relationships one by one (ORM)", naive_detail, BUDGETS["API page"])
+
+    def invalidation(self):
         from django_redis import get_redis_connection
 
         redis = get_redis_connection("default")
-        rows = []
         for keys in (10, 100_000):
             cache.clear()
-            self.fill(redis, gym, keys)
-            ours = timed(lambda: invalidate(gym.pk, repositories.EVERYTHING), runs)
-
-            def delete_pattern():  # the seed's way: walk the keyspace for the gym's keys
-                cache.delete_pattern(f"repo:*:{gym.pk}:*")
-
-            naive = timed(delete_pattern, 1) if keys <= 10 else None
-            if naive is None:
-                started = time.perf_counter()
-                delete_pattern()
-                elapsed = (time.perf_counter() - started) * 1000
-                naive = (elapsed, elapsed, 0)
-            rows.append((f"invalidate a gym, {keys:,} keys cached", ours, "delete_pattern (SCAN + DEL)", naive))
+            pipeline = redis.pipeline(transaction=False)
+            for n in range(keys):
+                pipeline.set(cache.make_key(f"repo:lead_stats:{self.gym.pk}:0.0:{n:016x}"), "{}", ex=600)
+                if n % 10_000 == 9_999:
+                    pipeline.execute()
+            pipeline.execute()
+            mine = timed(lambda: invalidate(self.gym.pk, repositories.EVERYTHING), self.runs)
+            started = time.perf_counter()
+            cache.delete_pattern(f"repo:*:{self.gym.pk}:*")
+            naive = (time.perf_counter() - started) * 1000
+            self.rows.append({"scenario": f"invalidate a gym's cache, {keys:,} keys", "median_ms": mine[0],
+                              "p95_ms": mine[1], "sql": 0, "naive": "delete_pattern (SCAN + DEL), one run",
+                              "naive_median_ms": naive, "naive_sql": 0, "budget_ms": BUDGETS["invalidate"]})
         cache.clear()
-        return rows
 
-    @staticmethod
-    def fill(redis, gym, keys):
-        pipeline = redis.pipeline(transaction=False)
-        for n in range(keys):
-            pipeline.set(cache.make_key(f"repo:lead_stats:{gym.pk}:0.0:{n:016x}"), "{}", ex=600)
-            if n % 10_000 == 9_999:
-                pipeline.execute()
-        pipeline.execute()
+    def http_throughput(self, seconds):
+        """Requests per second on the lead list under gunicorn (production settings), from local threads."""
+        port, metrics_dir = free_port(), f"/tmp/reps-bench-metrics-{os.getpid()}"
+        db = connection.settings_dict  # the database this run reads, whatever DATABASE_URL said
+        env = {**os.environ,
+               "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}", "REPS_ENV": "production", "SECRET_KEY": "bench-" + "x" * 60, "ALLOWED_HOSTS": "127.0.0.1",
+               "SECURE_SSL_REDIRECT": "0", "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2",
+               "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "LOG_LEVEL": "WARNING"}
+        server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py",
+                                   "--access-logfile", "/dev/null"], cwd=settings.BASE_DIR, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        token = Token.objects.get(user=self.user).key
+        url = f"http://127.0.0.1:{port}/api/v1/leads/?pagination=cursor"
+        try:
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            latencies, errors, stop = [], [0], time.monotonic() + seconds
 
-    # --- report -----------------------------------------------------------------------------
+            def worker():
+                request = urllib.request.Request(url, headers={"Authorization": f"Token {token}"})
+                while time.monotonic() < stop:
+                    started = time.perf_counter()
+                    try:
+                        urllib.request.urlopen(request, timeout=10).read()
+                        latencies.append((time.perf_counter() - started) * 1000)
+                    except OSError:
+                        errors[0] += 1
 
-    def report(self, rows, gym, output):
-        leads = Lead.objects.for_gym(gym).count()
-        calls = CallLog.objects.for_gym(gym).count()
-        header = f"{'scenario':<42}{'median':>10}{'p95':>10}{'SQL':>5}   {'naive':<30}{'median':>10}{'ratio':>8}"
-        self.stdout.write(f"\nOne gym: {leads:,} leads, {calls:,} calls; medians in ms.\n{header}")
-        results = []
-        for name, (median, p95, sql), naive_name, (naive_median, naive_p95, naive_sql) in rows:
-            ratio = naive_median / median if median else float("inf")
-            self.stdout.write(f"{name:<42}{median:>10.3f}{p95:>10.3f}{sql:>5}   {naive_name:<30}"
-                              f"{naive_median:>10.3f}{ratio:>7.0f}x")
-            results.append({"scenario": name, "median_ms": round(median, 4), "p95_ms": round(p95, 4), "sql": sql,
-                            "naive": naive_name, "naive_median_ms": round(naive_median, 4),
-                            "naive_sql": naive_sql, "ratio": round(ratio, 1)})
+            threads = [threading.Thread(target=worker) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+        self.rows.append({"scenario": f"HTTP lead list under gunicorn, 2 workers, 4 clients, {seconds} s",
+                          "median_ms": statistics.median(latencies) if latencies else None,
+                          "p95_ms": sorted(latencies)[int(len(latencies) * 0.95)] if latencies else None,
+                          "sql": None, "naive": f"{len(latencies) / seconds:.0f} requests/s, {errors[0]} errors",
+                          "naive_median_ms": None, "naive_sql": None, "budget_ms": None})
+
+    # --- report ---------------------------------------------------------------------------------------
+
+    def report(self, output):
+        leads = Lead.objects.for_gym(self.gym).count()
+        calls = CallLog.objects.for_gym(self.gym).count()
+        all_leads, all_calls = Lead.objects.unscoped().count(), CallLog.objects.unscoped().count()
+        self.stdout.write(f"\nThe largest gym: {leads:,} leads, {calls:,} calls (all gyms: {all_leads:,} leads, "
+                          f"{all_calls:,} calls). Milliseconds; medians of {self.runs} runs.")
+        self.stdout.write(f"{'scenario':<46}{'median':>9}{'p95':>9}{'SQL':>5}{'budget':>8}   "
+                          f"{'naive':<36}{'median':>10}{'SQL':>6}{'ratio':>8}")
+        for row in self.rows:
+            fmt = lambda value, width, digits=2: f"{value:>{width}.{digits}f}" if value is not None else " " * width  # noqa: E731
+            ratio = (row["naive_median_ms"] / row["median_ms"]) if row["naive_median_ms"] and row["median_ms"] else None
+            row["ratio"] = round(ratio, 1) if ratio else None
+            self.stdout.write(
+                f"{row['scenario']:<46}{fmt(row['median_ms'], 9)}{fmt(row['p95_ms'], 9)}"
+                f"{row['sql'] if row['sql'] is not None else '':>5}{row['budget_ms'] or '':>8}   {row['naive']:<36}"
+                f"{fmt(row['naive_median_ms'], 10)}{row['naive_sql'] if row['naive_sql'] is not None else '':>6}"
+                f"{(f'{ratio:.0f}x' if ratio else ''):>8}"
+            )
         path = Path(settings.BASE_DIR) / output
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"leads": leads, "calls": calls, "results": results}, indent=2))
+        path.write_text(json.dumps({"largest_gym": {"leads": leads, "calls": calls},
+                                    "all_gyms": {"leads": all_leads, "calls": all_calls}, "runs": self.runs,
+                                    "results": self.rows}, indent=2, default=str))
         self.stdout.write(f"\nWritten to {path}")

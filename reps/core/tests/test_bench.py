@@ -1,0 +1,85 @@
+"""generate_data and make bench at a tiny size (the real run is `make bench`), and the planner using the indexes."""
+
+import datetime
+import io
+import json
+import uuid
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from calls.models import CallLog
+from gyms.models import Gym
+from leads.models import Lead
+from reps.core.management.commands.generate_data import NAMESPACE
+from reps.core.scoping import all_gyms
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TINY = {"gyms": 3, "leads": 3000, "calls": 9000, "largest_leads": 2000, "largest_calls": 6000}
+
+
+def test_generate_data_makes_the_asked_sizes_and_is_repeatable():
+    call_command("generate_data", stdout=io.StringIO(), **TINY)
+    largest = Gym.objects.get(pk=uuid.uuid5(NAMESPACE, "42-0"))
+    with all_gyms():
+        first = sorted(Lead.objects.for_gym(largest).values_list("id", "first_name", "status"))
+        assert len(first) == 2000 and CallLog.objects.for_gym(largest).count() == 6000
+        assert Lead.objects.unscoped().count() == 3000 and CallLog.objects.unscoped().count() == 9000
+
+    out = io.StringIO()
+    call_command("generate_data", if_missing=True, stdout=out, **TINY)
+    assert "there already" in out.getvalue()
+    call_command("generate_data", stdout=io.StringIO(), **TINY)  # replaces, same data
+    with all_gyms():
+        assert sorted(Lead.objects.for_gym(largest).values_list("id", "first_name", "status")) == first
+
+
+def test_bench_runs_every_scenario_and_writes_json(tmp_path, settings):
+    call_command("generate_data", stdout=io.StringIO(), **TINY)
+    output = tmp_path / "results.json"
+
+    call_command("bench", runs=2, http_seconds=1, output=str(output), stdout=io.StringIO())
+
+    results = json.loads(output.read_text())
+    names = [row["scenario"] for row in results["results"]]
+    for expected in ["lead list page 80 (API, cursor)", "lead search: no match ('zzqx')", "prioritized leads",
+                     "conversion stats, cached", "call metrics, 30 days, uncached", "lead dashboard, uncached",
+                     "appointment conflict check", "lead detail with relationships (API)",
+                     "invalidate a gym's cache, 100,000 keys"]:
+        assert expected in names
+    assert all(row["median_ms"] is not None for row in results["results"])
+    assert results["largest_gym"] == {"leads": 2000, "calls": 6000}
+
+
+@pytest.mark.parametrize(
+    "query, index",
+    [
+        ("search:chae", "lead_first_name_trgm_idx"),
+        ("search:ez12", "lead_email_trgm_idx"),
+        ("search:555-01", "lead_phone_trgm_idx"),
+        ("prioritized", "leadqual_gym_score_idx"),
+        ("upcoming", "calllog_gym_status_start_idx"),
+        ("metrics", "calllog_gym_start_idx"),
+    ],
+)
+def test_the_planner_uses_the_indexes_made_for_each_query(query, index):
+    call_command("generate_data", stdout=io.StringIO(), **TINY)
+    largest = Gym.objects.get(pk=uuid.uuid5(NAMESPACE, "42-0"))
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")  # tiny tables: show the index is usable for this query
+    with all_gyms():
+        leads, calls = Lead.objects.for_gym(largest), CallLog.objects.for_gym(largest)
+        kind, _, term = query.partition(":")
+        plan = {
+            "search": lambda: leads.matching(term).explain(),
+            "prioritized": lambda: leads.filter(status__in=["new"], qualification__gym_id=largest.pk)
+            .order_by("-qualification__score")[:20].explain(),
+            "upcoming": lambda: calls.filter(status="scheduled", start_time__gt="2026-01-01T00:00:00Z").order_by("start_time")[:20]
+            .explain(),
+            "metrics": lambda: calls.filter(start_time__gte=timezone.now() - datetime.timedelta(days=30))
+            .order_by().values("outcome", "duration").explain(),
+        }[kind]()
+    assert index in plan, plan
