@@ -1,3 +1,4 @@
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.utils import timezone
 
 from reps.core.querysets import TenantQuerySet
@@ -29,8 +30,16 @@ class AppointmentQuerySet(TenantQuerySet):
         Half-open, exactly like the database's exclusion constraint:
         an appointment ending at `start` or starting at `end` is no conflict.
         """
+        from appointments.models import TimeRange
+
         staff_id = getattr(staff, "pk", staff)
-        queryset = self.active().filter(staff_id=staff_id, scheduled_time__lt=end, end_time__gt=start)
+        # The same overlap test as the exclusion constraint, so its GiST index answers it.
+        queryset = (
+            self.active()
+            .filter(staff_id=staff_id)
+            .alias(span=TimeRange("scheduled_time", "end_time"))
+            .filter(span__overlap=DateTimeTZRange(start, end, "[)"))
+        )
         if exclude_id is not None:
             queryset = queryset.exclude(pk=exclude_id)
         return queryset.order_by("scheduled_time")

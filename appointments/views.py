@@ -55,7 +55,7 @@ class AppointmentViewSet(GymModelViewSet):
     def stats(self, request):
         """Appointments per status over a range of the gym's local days."""
         repository = repositories.appointments(self.gym_id)
-        start, end = date_range_params(request, repository.objects.scoped_gym().timezone)
+        start, end = date_range_params(request, lambda: repository.objects.scoped_gym().timezone)
         return Response(repository.stats(start, end))
 
     @extend_schema(request=AppointmentStatusSerializer, responses={200: AppointmentSerializer, 409: CONFLICT})

@@ -1,4 +1,4 @@
-from django.db.models import Avg, Count, F, Q
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from reps.core.dates import local_day_bounds
@@ -30,22 +30,23 @@ class CallLogQuerySet(TenantQuerySet):
         """Calls started in [start_date, end_date] (the gym's local days), in one query.
 
         {"total_calls": n, "avg_duration": whole seconds over calls with a
-        duration (0 when none), "outcomes": {every outcome: count}}.
+        duration (0 when none), "outcomes": {every outcome: count}}. One pass
+        grouped by outcome over the covering (gym, start_time) index.
         """
         from calls.models import CallOutcome
 
         start, end = local_day_bounds(start_date, end_date, self.scoped_gym().timezone)
-        row = (
+        rows = (
             self.filter(start_time__gte=start, start_time__lt=end)
             .order_by()
-            .aggregate(
-                total_calls=Count("id"),
-                avg_duration=Avg("duration"),
-                **{outcome: Count("id", filter=Q(outcome=outcome)) for outcome in CallOutcome.values},
-            )
+            .values("outcome")
+            # COUNT(*), not COUNT(id): the id is not in the index, and the scan stays index-only.
+            .annotate(calls=Count("*"), timed=Count("duration"), seconds=Sum("duration"))
         )
-        return {
-            "total_calls": row["total_calls"],
-            "avg_duration": int(row["avg_duration"] or 0),
-            "outcomes": {outcome: row[outcome] for outcome in CallOutcome.values},
-        }
+        outcomes = dict.fromkeys(CallOutcome.values, 0)
+        total = timed = seconds = 0
+        for row in rows:
+            total, timed, seconds = total + row["calls"], timed + row["timed"], seconds + (row["seconds"] or 0)
+            if row["outcome"] in outcomes:
+                outcomes[row["outcome"]] = row["calls"]
+        return {"total_calls": total, "avg_duration": seconds // timed if timed else 0, "outcomes": outcomes}

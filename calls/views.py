@@ -64,7 +64,7 @@ class CallLogViewSet(TenantCrudViewSet):
     def metrics(self, request):
         """Calls started over a range of the gym's local days: total, average duration, outcomes."""
         repository = repositories.calls(self.gym_id)
-        start, end = date_range_params(request, repository.objects.scoped_gym().timezone)
+        start, end = date_range_params(request, lambda: repository.objects.scoped_gym().timezone)
         return Response(repository.metrics(start, end))
 
     @extend_schema(request=CallStatusSerializer, responses=CallLogSerializer)

@@ -73,7 +73,7 @@ class LeadViewSet(GymModelViewSet):
     def stats(self, request):
         """Leads created per status over a range of the gym's local days."""
         repository = repositories.leads(self.gym_id)
-        start, end = date_range_params(request, repository.objects.scoped_gym().timezone)
+        start, end = date_range_params(request, lambda: repository.objects.scoped_gym().timezone)
         return Response(repository.conversion_stats(start, end))
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})

@@ -164,14 +164,20 @@ def int_param(request, name, default, minimum=1, maximum=100):
 
 
 def date_range_params(request, gym_timezone):
-    """?start=&end= (both inclusive local days); by default the 30 days up to today in the gym."""
+    """?start=&end= (both inclusive local days); by default the 30 days up to today in the gym.
+
+    `gym_timezone()` gives the gym's zone; it is asked only when a default is needed.
+    """
     import zoneinfo
 
     from django.utils import timezone
 
-    today = timezone.now().astimezone(zoneinfo.ZoneInfo(gym_timezone)).date()
-    end = date_param(request, "end", today)
-    start = date_param(request, "start", end - datetime.timedelta(days=29))
+    end = date_param(request, "end", None) if request.query_params.get("end") else None
+    start = date_param(request, "start", None) if request.query_params.get("start") else None
+    if end is None:
+        end = timezone.now().astimezone(zoneinfo.ZoneInfo(gym_timezone())).date()
+    if start is None:
+        start = end - datetime.timedelta(days=29)
     if start > end:
         raise ValidationError({"start": ["The start date is after the end date."]})
     return start, end

@@ -63,6 +63,7 @@ def test_bench_runs_every_scenario_and_writes_json(tmp_path, settings):
         ("prioritized", "leadqual_gym_score_idx"),
         ("upcoming", "calllog_gym_status_start_idx"),
         ("metrics", "calllog_gym_start_idx"),
+        ("conflict", "appointment_staff_no_overlap"),
     ],
 )
 def test_the_planner_uses_the_indexes_made_for_each_query(query, index):
@@ -79,7 +80,16 @@ def test_the_planner_uses_the_indexes_made_for_each_query(query, index):
             .order_by("-qualification__score")[:20].explain(),
             "upcoming": lambda: calls.filter(status="scheduled", start_time__gt="2026-01-01T00:00:00Z").order_by("start_time")[:20]
             .explain(),
+            "conflict": lambda: conflict_plan(largest),
             "metrics": lambda: calls.filter(start_time__gte=timezone.now() - datetime.timedelta(days=30))
             .order_by().values("outcome", "duration").explain(),
         }[kind]()
     assert index in plan, plan
+
+
+def conflict_plan(gym):
+    from appointments.models import Appointment
+
+    appointments = Appointment.objects.for_gym(gym)
+    booked = appointments.exclude(staff=None).filter(status__in=["scheduled", "confirmed"]).first()
+    return appointments.conflicts(booked.staff_id, booked.scheduled_time, booked.end_time).explain()
