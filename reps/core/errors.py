@@ -41,6 +41,10 @@ class Conflict(exceptions.APIException):
         self.extra = extra
 
 
+# deadlock_detected, serialization_failure
+CONCURRENCY_FAILURES = {"40P01", "40001"}
+
+
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The database is unavailable; try again in a moment."
@@ -79,6 +83,9 @@ def _as_api_exception(exc):
     if isinstance(exc, IntegrityError):
         return _integrity_error(exc)
     if isinstance(exc, OperationalError):
+        if getattr(exc.__cause__, "sqlstate", None) in CONCURRENCY_FAILURES:
+            # Two transactions collided (a deadlock, a serialization failure): the request may be retried.
+            return Conflict("The change collided with another made at the same moment; try again.", "conflict")
         logger.error("Database unavailable: %s", exc)
         return ServiceUnavailable()
     if isinstance(exc, (ObjectDoesNotExist, Http404)):
