@@ -89,7 +89,7 @@ class CampaignViewSet(TenantCrudViewSet):
 
 
 @extend_schema(
-    tags=["webhooks"], request=OpenApiTypes.OBJECT, auth=[],
+    tags=["webhooks"], request={"application/json": OpenApiTypes.OBJECT}, auth=[],
     responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="Not a voice-platform event."),
                401: OpenApiResponse(description="Unsigned, badly signed or stale.")},
 )

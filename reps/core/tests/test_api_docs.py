@@ -1,5 +1,6 @@
 """The OpenAPI schema, and the API docs served without any CDN."""
 
+import json
 import re
 
 import pytest
@@ -16,6 +17,13 @@ def test_the_schema_passes_drf_spectaculars_validation_without_warnings(tmp_path
                  "/api/v1/appointments/stats/", "/api/v1/auth/token/", "/api/v1/gym/", "/api/v1/knowledge-base/"]:
         assert f"{path}:" in schema
     assert "'409':" in schema  # appointment conflicts are documented
+    # Every operation documents the error shape for 400, 401, 403, 404 and 503.
+    call_command("spectacular", "--format", "openapi-json", "--file", str(tmp_path / "schema.json"))
+    document = json.loads((tmp_path / "schema.json").read_text())
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert {"400", "401", "403", "404", "503"} <= set(map(str, operation["responses"])), (method, path)
+    assert document["components"]["schemas"]["Error"]["required"] == ["status", "code", "detail"]
 
 
 def test_schema_endpoint_serves_openapi_3(client):

@@ -1,0 +1,46 @@
+"""The API's error responses in the OpenAPI schema (drf-spectacular postprocessing hook).
+
+Every operation may answer with the one error shape of reps.core.errors:
+400 (bad input, including unknown query parameters), 401, 403, 404, 409 for
+writes, and 503 when the database is unavailable.
+"""
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "The error shape of every API error.",
+    "properties": {
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "description": "For validation errors: messages by field (non_field_errors for the rest).",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        "conflicting_appointment": {"type": "string", "format": "uuid", "nullable": True},
+    },
+    "required": ["status", "code", "detail"],
+}
+ERRORS = {
+    "400": "Invalid input: a field, a query parameter or a value is wrong.",
+    "401": "Not signed in, or the credentials are wrong.",
+    "403": "Signed in, but not allowed to do this.",
+    "404": "No such object in your gym (another gym's object answers the same).",
+    "409": "The change conflicts with the data (or with a change made at the same moment).",
+    "503": "The database is unavailable; try again shortly.",
+}
+READ_METHODS = {"get", "head", "options"}
+
+
+def add_error_responses(result, generator, request, public):
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    reference = {"$ref": "#/components/schemas/Error"}
+    for path in result.get("paths", {}).values():
+        for method, operation in path.items():
+            responses = operation.setdefault("responses", {})
+            for status, description in ERRORS.items():
+                if status == "409" and method in READ_METHODS:
+                    continue
+                responses.setdefault(status, {"description": description,
+                                              "content": {"application/json": {"schema": reference}}})
+    return result
