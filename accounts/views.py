@@ -1,10 +1,16 @@
+import datetime
+
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.db import transaction
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, views
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from reps.core.api import GymModelViewSet
 from reps.core.permissions import MANAGERS
@@ -42,12 +48,15 @@ class UserViewSet(GymModelViewSet):
 
 
 @extend_schema(tags=["auth"], request=LoginSerializer,
-               responses={200: TokenSerializer, 401: OpenApiResponse(description="Wrong email or password.")})
+               responses={200: TokenSerializer, 401: OpenApiResponse(description="Wrong email or password."),
+                          429: OpenApiResponse(description="Too many sign-in attempts from this address.")})
 class TokenView(views.APIView):
     """Exchange a staff member's email and password for an API token (`Authorization: Token <token>`)."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
 
     def get_authenticate_header(self, request):
         return "Token"  # so that a failed login is a 401, not a 403
@@ -59,7 +68,25 @@ class TokenView(views.APIView):
         if user is None or user.gym_id is None:
             raise AuthenticationFailed("Wrong email or password.")
         token, _ = Token.objects.get_or_create(user=user)
+        if token.created < timezone.now() - datetime.timedelta(hours=settings.API_TOKEN_TTL_HOURS):
+            token = rotate_token(user)
         return Response({"token": token.key})
+
+
+@extend_schema(tags=["auth"], request=None, responses={200: TokenSerializer})
+class RotateTokenView(views.APIView):
+    """Swap the token this request was made with for a fresh one; the old one stops working at once."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request):
+        return Response({"token": rotate_token(request.user).key})
+
+
+def rotate_token(user):
+    with transaction.atomic():
+        Token.objects.filter(user=user).delete()
+        return Token.objects.create(user=user)
 
 
 @extend_schema(tags=["auth"], request=None, responses={204: None})

@@ -217,7 +217,7 @@ API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["reps.core.permissions.IsGymMember"],
@@ -234,7 +234,11 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Sign-in attempts per client address (the cache keeps the counts).
+    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_RATE", "10/minute")},
 }
+# API tokens expire after this many hours; POST /api/v1/auth/token/rotate/ swaps one for a fresh one.
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24 * 7)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Reps API",

@@ -88,6 +88,7 @@ def server():
         "SECURE_SSL_REDIRECT": "0", "DATABASE_URL": f"postgres://postgres@127.0.0.1:{cluster.port}/reps",
         "REDIS_URL": "redis://127.0.0.1:6379/13", "DB_POOL_TIMEOUT": "2", "DB_CONNECT_TIMEOUT": "2",
         "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+        "LOGIN_RATE": "10000/minute",  # these tests sign in again and again on purpose
     }
     subprocess.run([str(cluster.bin / "createdb"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
                     "reps"], check=True, timeout=60)

@@ -1,0 +1,85 @@
+import datetime
+import logging
+
+import pytest
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def login(client, email, password):
+    return client.post("/api/v1/auth/token/", {"email": email, "password": password}, format="json")
+
+
+def test_sign_in_attempts_are_throttled(gym, settings):
+    UserFactory(gym=gym, email="coach@example.com")
+    client = APIClient()
+
+    statuses = [login(client, "coach@example.com", "wrong").status_code for _ in range(10)]
+    blocked = login(client, "coach@example.com", PASSWORD)
+
+    assert statuses == [401] * 10
+    assert blocked.status_code == 429
+    assert blocked.json()["code"] == "throttled"
+
+
+def test_tokens_expire(gym, settings):
+    user = UserFactory(gym=gym)
+    token = Token.objects.create(user=user)
+    Token.objects.filter(pk=token.pk).update(created=timezone.now() - datetime.timedelta(hours=24 * 7 + 1))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    response = client.get("/api/v1/leads/")
+
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+    assert not Token.objects.filter(user=user).exists()
+    fresh = login(APIClient(), user.email, PASSWORD).json()["token"]
+    assert fresh != token.key
+
+
+def test_rotation_swaps_the_token(gym):
+    user = UserFactory(gym=gym)
+    old = login(APIClient(), user.email, PASSWORD).json()["token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {old}")
+
+    new = client.post("/api/v1/auth/token/rotate/").json()["token"]
+
+    assert new != old
+    assert client.get("/api/v1/leads/").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=f"Token {new}")
+    assert client.get("/api/v1/leads/").status_code == 200
+
+
+def test_passwords_and_tokens_never_reach_the_logs(gym, caplog, settings):
+    settings.SLOW_QUERY_MS = 0  # log every statement too: parameters must stay out
+    user = UserFactory(gym=gym, email="coach@example.com")
+    token = Token.objects.create(user=user).key
+    client = APIClient()
+
+    with caplog.at_level(logging.DEBUG):
+        login(client, "coach@example.com", "s3cret-Wrong-Pass")
+        login(client, "coach@example.com", PASSWORD)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        client.get("/api/v1/leads/?search=zz")
+        client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token-value")
+        client.get("/api/v1/leads/")
+
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert caplog.records  # something was logged, and none of it is a secret
+    for secret in ["s3cret-Wrong-Pass", PASSWORD, token, "not-a-real-token-value"]:
+        assert secret not in text
+
+
+def test_security_headers(client, settings):
+    response = client.get("/livez")
+
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
