@@ -4,7 +4,7 @@ import datetime
 import uuid
 
 import django_filters
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
@@ -45,21 +45,21 @@ class GymScopedMixin:
         return context
 
     def dispatch(self, request, *args, **kwargs):
-        """Run the request in its gym's scope, and, if it writes, in one transaction.
+        """Run the request in its gym's scope and, if it writes, in one transaction.
 
-        A request that writes and fails half-way leaves nothing it wrote.
-        Reads (lists, reports) run without a transaction, so a long report
-        holds none open. The scope ends here whatever happens, errors included.
+        A request that writes and fails half-way leaves nothing it wrote;
+        reads (lists, reports) run without a transaction, so a long report
+        holds none open. The transaction is opened once the request is
+        authenticated (inside DRF's error handling, so a database that is
+        down is a clean 503) and closed in finalize_response; whatever
+        escapes, the scope and the transaction end here.
         """
-        self._scope_token = None
+        self._scope_token = self._atomic = None
         try:
-            if request.method in ("GET", "HEAD", "OPTIONS"):
-                return super().dispatch(request, *args, **kwargs)
-            with transaction.atomic():
-                response = super().dispatch(request, *args, **kwargs)
-                if response.status_code >= 400:
-                    transaction.set_rollback(True)
-                return response
+            return super().dispatch(request, *args, **kwargs)
+        except BaseException:
+            self._end_transaction(commit=False)
+            raise
         finally:
             if self._scope_token is not None:
                 scoping.deactivate(self._scope_token)
@@ -68,12 +68,29 @@ class GymScopedMixin:
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authenticates, checks permissions
         self._scope_token = scoping.activate(request.user.gym_id)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            atomic = transaction.atomic()
+            atomic.__enter__()
+            self._atomic = atomic
 
     def finalize_response(self, request, response, *args, **kwargs):
+        if self._atomic is not None:
+            try:
+                self._end_transaction(commit=response.status_code < 400)
+            except (OperationalError, InterfaceError) as error:
+                response = self.handle_exception(error)  # the commit failed: nothing was written
         response = super().finalize_response(request, response, *args, **kwargs)
         if self._scope_token is not None and hasattr(response, "render") and not response.is_rendered:
             response.render()  # inside the scope: the browsable API builds forms while rendering
         return response
+
+    def _end_transaction(self, commit):
+        atomic, self._atomic = self._atomic, None
+        if atomic is None:
+            return
+        if not commit:
+            transaction.set_rollback(True)
+        atomic.__exit__(None, None, None)
 
 
 class GymModelViewSet(GymScopedMixin, viewsets.ModelViewSet):

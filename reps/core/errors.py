@@ -19,7 +19,7 @@ from django.core.exceptions import (
     PermissionDenied,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, OperationalError, models
+from django.db import IntegrityError, InterfaceError, OperationalError, models
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
@@ -82,7 +82,7 @@ def _as_api_exception(exc):
         )
     if isinstance(exc, IntegrityError):
         return _integrity_error(exc)
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, (OperationalError, InterfaceError)):
         if getattr(exc.__cause__, "sqlstate", None) in CONCURRENCY_FAILURES:
             # Two transactions collided (a deadlock, a serialization failure): the request may be retried.
             return Conflict("The change collided with another made at the same moment; try again.", "conflict")
