@@ -9,7 +9,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379/0
 # The tests use their own Redis database, which they empty.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run serve test bench setup venv services migrate demo check
+.PHONY: run serve test fuzz bench setup venv services migrate demo check
 
 run: setup demo
 	$(PY) manage.py runserver 127.0.0.1:8000
@@ -27,6 +27,10 @@ serve: setup
 test: venv services
 	$(PY) manage.py makemigrations --check --dry-run
 	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
+
+# The schema-driven fuzzer (schemathesis) against every operation; FUZZ_EXAMPLES per operation.
+fuzz: venv services
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest fuzz -q
 
 # Benchmarks run in a database and a Redis database of their own.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/reps_bench

@@ -44,7 +44,7 @@ class AppointmentViewSet(GymModelViewSet):
         )
 
     @extend_schema(parameters=LIMIT, responses=AppointmentSerializer(many=True))
-    @action(detail=False)
+    @action(detail=False, pagination_class=None)
     def upcoming(self, request):
         """Scheduled or confirmed appointments still to come, soonest first."""
         appointments = repositories.appointments(self.gym_id).upcoming(int_param(request, "limit", 20))

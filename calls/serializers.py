@@ -24,6 +24,7 @@ class CallLogSerializer(serializers.ModelSerializer):
 
     lead = GymRelatedField(Lead)
     campaign = GymRelatedField(Campaign, allow_null=True, required=False)
+    recording_url = serializers.CharField(read_only=True, help_text="The recording's address; empty when none.")
 
     class Meta:
         model = CallLog

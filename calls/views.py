@@ -53,7 +53,7 @@ class CallLogViewSet(TenantCrudViewSet):
         return CallLogSerializer
 
     @extend_schema(parameters=LIMIT, responses=CallLogSerializer(many=True))
-    @action(detail=False)
+    @action(detail=False, pagination_class=None)
     def upcoming(self, request):
         """Scheduled calls still to come, soonest first."""
         calls = repositories.calls(self.gym_id).upcoming(int_param(request, "limit", 20))

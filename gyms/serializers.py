@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import (
@@ -10,7 +11,16 @@ from .models import (
 )
 
 
+@extend_schema_field({"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2})?$", "example": "09:00",
+                     "description": "A wall-clock time in the gym's time zone (HH:MM), without an offset."})
+class LocalTimeField(serializers.TimeField):
+    """A time of day in the gym's zone: OpenAPI's "time" format would demand a UTC offset."""
+
+
 class GymSettingsSerializer(serializers.ModelSerializer):
+    calling_hours_start = LocalTimeField(required=False)
+    calling_hours_end = LocalTimeField(required=False)
+
     class Meta:
         model = GymSettings
         fields = ["default_appointment_minutes", "calling_hours_start", "calling_hours_end", "max_call_attempts"]

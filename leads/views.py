@@ -61,7 +61,7 @@ class LeadViewSet(GymModelViewSet):
         delete_lead(gym=self.gym_id, lead_id=instance.pk)
 
     @extend_schema(parameters=LIMIT, responses=LeadSerializer(many=True))
-    @action(detail=False)
+    @action(detail=False, pagination_class=None)
     def prioritized(self, request):
         """Open leads most worth calling: best qualification score first, then newest."""
         leads = repositories.leads(self.gym_id).prioritized(int_param(request, "limit", 20))

@@ -41,7 +41,7 @@ class Pagination:
 
         mode = request.query_params.get("pagination")
         if mode not in (None, "", "page", "cursor"):
-            raise ValidationError({"pagination": "Choose 'page' or 'cursor'."})
+            raise ValidationError({"pagination": ["Choose 'page' or 'cursor'."]})
         size = request.query_params.get("page_size")
         if size is not None and not (size.isdigit() and int(size) >= 1):
             raise ValidationError({"page_size": [f"A whole number from 1 (at most {settings.API_MAX_PAGE_SIZE} are sent)."]})
@@ -56,7 +56,8 @@ class Pagination:
 
     def get_paginated_response_schema(self, schema):
         numbered = self.numbered.get_paginated_response_schema(schema)
-        numbered["description"] = "Numbered pages; in cursor mode `count` and `previous` page numbers are absent."
+        numbered["description"] = "Numbered pages; in cursor mode there is no `count`."
+        numbered["required"] = [name for name in numbered.get("required", []) if name != "count"]
         return numbered
 
     def get_schema_operation_parameters(self, view):

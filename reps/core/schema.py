@@ -15,7 +15,8 @@ ERROR_SCHEMA = {
         "errors": {
             "type": "object",
             "description": "For validation errors: messages by field (non_field_errors for the rest).",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            # A list of messages; for a nested object (a gym's settings), its own field-keyed messages.
+            "additionalProperties": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}]},
         },
         "conflicting_appointment": {"type": "string", "format": "uuid", "nullable": True},
     },
