@@ -89,8 +89,11 @@ def read_rows(text):
     if not reader.fieldnames:
         raise ValidationError("The file is empty.")
     columns = column_map(reader.fieldnames)
-    for row in reader:
-        yield reader.line_num, {name: (row.get(header) or "").strip() for name, header in columns.items()}
+    try:
+        for row in reader:
+            yield reader.line_num, {name: (row.get(header) or "").strip() for name, header in columns.items()}
+    except csv.Error as error:  # a field longer than csv allows, say: the file cannot be read on
+        raise ValidationError(f"Line {reader.line_num} cannot be read: {error}.") from None
 
 
 def parse_row(values, region, now, source_name):

@@ -142,6 +142,17 @@ def test_the_upload_endpoint_is_for_owners_and_managers(api_client_for, gym):
     assert refused.status_code == 400 and "phone column" in refused.json()["errors"]["non_field_errors"][0]
 
 
+def test_an_unreadable_file_is_a_400_not_a_500(api_client_for, gym):
+    client = api_client_for(UserFactory(gym=gym, role=RoleFactory(name="owner")))
+    content = b'name,phone\n"' + b"x" * 200_000 + b'",212-555-0101\n'
+
+    response = client.post("/api/v1/leads/import/", {"file": SimpleUploadedFile("leads.csv", content)},
+                           format="multipart")
+
+    assert response.status_code == 400
+    assert "cannot be read" in response.json()["errors"]["non_field_errors"][0]
+
+
 def test_a_london_gym_reads_national_numbers_as_british():
     london = GymFactory(country_code="GB", timezone="Europe/London")
 

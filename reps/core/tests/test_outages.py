@@ -15,11 +15,16 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from reps.core.tests.test_production_server import BASE, Cluster, free_port, get
+from reps.core.tests.test_production_server import (
+    BASE,
+    Cluster,
+    free_port,
+    get,
+    gunicorn_running,
+)
 
 REQUESTS = 300
 CLIENTS = 16
@@ -73,20 +78,10 @@ def stack():
     token = subprocess.run([sys.executable, "manage.py", "shell", "--no-imports", "-c", make_user], cwd=BASE,
                            env=env, check=True, capture_output=True, text=True, timeout=60).stdout.split()[-1]
     log = open(cluster.root / "gunicorn.log", "w")  # removed with the cluster
-    gunicorn = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py"],
-                                cwd=BASE, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if get(f"{url}/livez", timeout=1)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        yield {"url": url, "token": token, "cluster": cluster, "redis": redis, "env": env}
+        with gunicorn_running(env, log) as url:
+            yield {"url": url, "token": token, "cluster": cluster, "redis": redis, "env": env}
     finally:
-        gunicorn.terminate()
-        gunicorn.wait(timeout=30)
         log.close()
         cluster.remove()
         redis.remove()

@@ -5,6 +5,7 @@ else; it needs the PostgreSQL server binaries, as `make test` does.
 """
 
 import concurrent.futures
+import contextlib
 import glob
 import json
 import os
@@ -76,6 +77,27 @@ def get(url, timeout=15):
         return error.code, error.read().decode()
 
 
+@contextlib.contextmanager
+def gunicorn_running(env, log):
+    """gunicorn with gunicorn.conf.py and `env`, answering /livez, until the block ends."""
+    process = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py"],
+                               cwd=BASE, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://{env['BIND']}"
+    try:
+        for _ in range(100):
+            try:
+                if get(f"{url}/livez", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("gunicorn did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def server():
     cluster = Cluster()
@@ -95,22 +117,10 @@ def server():
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE, env=env, check=True,
                    timeout=180)
     log = open(Path(metrics_dir).with_suffix(".log"), "w+")
-    gunicorn = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py"],
-                                cwd=BASE, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if get(f"{url}/livez", timeout=1)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("gunicorn did not start")
-        yield {"url": url, "cluster": cluster, "metrics_dir": metrics_dir, "log": log}
+        with gunicorn_running(env, log) as url:
+            yield {"url": url, "cluster": cluster, "metrics_dir": metrics_dir, "log": log}
     finally:
-        gunicorn.terminate()
-        gunicorn.wait(timeout=30)
         cluster.remove()
         shutil.rmtree(metrics_dir, ignore_errors=True)
         log.close()
