@@ -4,7 +4,11 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/reps
+# The application logs in as reps_app, which row-level security applies to;
+# migrations, seeding and the platform admin use the platform login, which
+# may bypass it (README "Tenancy in the database").
+export DATABASE_URL ?= postgres://reps_app@127.0.0.1:5432/reps
+export DATABASE_PLATFORM_URL ?= postgres://postgres@127.0.0.1:5432/reps
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 # The tests use their own Redis database, which they empty.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
@@ -24,23 +28,28 @@ serve: setup
 	$(PY) manage.py collectstatic --noinput -v0 && \
 	exec $(VENV)/bin/gunicorn --config gunicorn.conf.py
 
+# The tests log in with the platform login (creating the test database needs
+# it); every request and job transaction still acts as reps_app.
 test: venv services
 	$(PY) manage.py makemigrations --check --dry-run
-	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
+	DATABASE_URL=$(DATABASE_PLATFORM_URL) DATABASE_PLATFORM_URL= REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
 
 # The schema-driven fuzzer (schemathesis) against every operation; FUZZ_EXAMPLES per operation.
 fuzz: venv services
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest fuzz -q
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} DATABASE_URL=$(DATABASE_PLATFORM_URL) DATABASE_PLATFORM_URL= \
+	  REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest fuzz -q
 
 # Benchmarks run in a database and a Redis database of their own.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/reps_bench
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 
+BENCH_ENV = DATABASE_URL=$(BENCH_DATABASE_URL) DATABASE_PLATFORM_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL)
+
 bench: venv services
-	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) scripts/services.sh
-	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) manage.py migrate --noinput -v0
-	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) manage.py generate_data --if-missing $(GENERATE_ARGS)
-	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) manage.py bench $(BENCH_ARGS)
+	$(BENCH_ENV) scripts/services.sh
+	$(BENCH_ENV) $(PY) manage.py migrate --noinput -v0
+	$(BENCH_ENV) $(PY) manage.py generate_data --if-missing $(GENERATE_ARGS)
+	$(BENCH_ENV) $(PY) manage.py bench $(BENCH_ARGS)
 
 setup: venv services migrate
 
@@ -51,7 +60,7 @@ $(VENV)/.installed: requirements.txt scripts/make-venv.sh
 	touch $@
 
 services:
-	scripts/services.sh
+	DATABASE_URL=$(DATABASE_PLATFORM_URL) scripts/services.sh
 
 migrate: venv services
 	$(PY) manage.py migrate --noinput

@@ -2,6 +2,7 @@ import datetime
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.views import LoginView
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -12,8 +13,9 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from reps.core.api import GymModelViewSet
+from reps.core.api import GymModelViewSet, GymScopedMixin
 from reps.core.permissions import MANAGERS
+from reps.core.scoping import set_transaction_gym
 
 from .filters import UserFilter
 from .models import User
@@ -50,7 +52,7 @@ class UserViewSet(GymModelViewSet):
 @extend_schema(tags=["auth"], request=LoginSerializer,
                responses={200: TokenSerializer, 401: OpenApiResponse(description="Wrong email or password."),
                           429: OpenApiResponse(description="Too many sign-in attempts from this address.")})
-class TokenView(views.APIView):
+class TokenView(GymScopedMixin, views.APIView):
     """Exchange a staff member's email and password for an API token (`Authorization: Token <token>`)."""
 
     authentication_classes = []
@@ -67,6 +69,7 @@ class TokenView(views.APIView):
         user = authenticate(request, username=login.validated_data["email"], password=login.validated_data["password"])
         if user is None or user.gym_id is None:
             raise AuthenticationFailed("Wrong email or password.")
+        set_transaction_gym(user.gym_id)  # the token is read and written in the user's gym
         token, _ = Token.objects.get_or_create(user=user)
         if token.created < timezone.now() - datetime.timedelta(hours=settings.API_TOKEN_TTL_HOURS):
             token = rotate_token(user)
@@ -74,7 +77,7 @@ class TokenView(views.APIView):
 
 
 @extend_schema(tags=["auth"], request=None, responses={200: TokenSerializer})
-class RotateTokenView(views.APIView):
+class RotateTokenView(GymScopedMixin, views.APIView):
     """Swap the token this request was made with for a fresh one; the old one stops working at once."""
 
     permission_classes = [IsAuthenticated]
@@ -90,7 +93,7 @@ def rotate_token(user):
 
 
 @extend_schema(tags=["auth"], request=None, responses={204: None})
-class LogoutView(views.APIView):
+class LogoutView(GymScopedMixin, views.APIView):
     """Revoke the token this request was made with (and end the session, if any)."""
 
     permission_classes = [IsAuthenticated]
@@ -100,3 +103,13 @@ class LogoutView(views.APIView):
         if hasattr(request, "session"):
             request.session.flush()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BrowsableApiLoginView(LoginView):
+    """The browsable API's session sign-in; Django's, with the user's gym set before the session is written."""
+
+    template_name = "rest_framework/login.html"
+
+    def form_valid(self, form):
+        set_transaction_gym(form.get_user().gym_id)
+        return super().form_valid(form)

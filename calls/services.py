@@ -143,51 +143,62 @@ STALE_CLAIM = datetime.timedelta(minutes=15)
 
 
 def dispatch_due_calls(*, client=None, now=None, limit=100):
-    """Send queued AI calls whose time has come to the voice platform (a platform job, every gym).
+    """Send queued AI calls whose time has come to the voice platform (a job over every gym, one gym at a time).
 
-    Calls are claimed under row locks that other dispatchers skip, so two
-    dispatchers never send one call. Consent and calling hours are checked
-    again at the last moment. Returns counts by outcome.
+    The database names the gyms with calls due; each gym's calls are then
+    claimed inside that gym (row-level security), under row locks that other
+    dispatchers skip, so two dispatchers never send one call. Consent and
+    calling hours are checked again at the last moment. Returns counts by outcome.
     """
-    from reps.core.scoping import all_gyms
+    from django.db import connection
+
+    from reps.core.scoping import gym_scope
 
     from .voice import PlatformError, RetellClient
 
     now = now or timezone.now()
     counts = {"sent": 0, "failed": 0, "rescheduled": 0, "cancelled": 0}
-    with all_gyms():
-        # A claim that never got a platform id (the dispatcher died mid-way) is reported, not resent:
-        # the platform may have placed the call, and its webhooks will say so.
-        CallLog.objects.unscoped().filter(
-            is_ai_call=True, status=CallStatus.SCHEDULED, retell_call_id__isnull=True,
-            dispatched_at__lt=now - STALE_CLAIM,
-        ).update(status=CallStatus.FAILED, notes="The dispatch was interrupted; check the voice platform.")
-        with transaction.atomic():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reps_gyms_with_due_calls(%s, %s)", [now, now - STALE_CLAIM])
+        gym_ids = [row[0] for row in cursor.fetchall()]
+    for gym_id in gym_ids:
+        if limit <= 0:
+            break
+        with transaction.atomic(), gym_scope(gym_id):
+            calls = CallLog.objects.for_gym(gym_id)
+            # A claim that never got a platform id (the dispatcher died mid-way) is reported, not resent:
+            # the platform may have placed the call, and its webhooks will say so.
+            calls.filter(
+                is_ai_call=True, status=CallStatus.SCHEDULED, retell_call_id__isnull=True,
+                dispatched_at__lt=now - STALE_CLAIM,
+            ).update(status=CallStatus.FAILED, notes="The dispatch was interrupted; check the voice platform.")
             due = list(
-                CallLog.objects.unscoped()
-                .select_for_update(skip_locked=True, of=("self",))
+                calls.select_for_update(skip_locked=True, of=("self",))
                 .filter(is_ai_call=True, status=CallStatus.SCHEDULED, retell_call_id__isnull=True,
                         dispatched_at__isnull=True, start_time__lte=now)
                 .select_related("lead", "gym", "gym__settings", "gym__ai_settings", "gym__voice_settings")
                 .order_by("start_time")[:limit]
             )
-            CallLog.objects.unscoped().filter(pk__in=[call.pk for call in due]).update(dispatched_at=now)
+            calls.filter(pk__in=[call.pk for call in due]).update(dispatched_at=now)
+        limit -= len(due)
         for call in due:
             outcome = _dispatch_one(call, client, now, RetellClient, PlatformError)
             counts[outcome] += 1
-            invalidate_after(call.gym_id, affected_by(CallLog))
+        if due:
+            invalidate_after(gym_id, affected_by(CallLog))
     return counts
 
 
 def _dispatch_one(call, client, now, client_class, platform_error):
+    """Check, send (in no transaction: the platform may be slow) and record one claimed call."""
     lead, gym = call.lead, call.gym
     reason = why_not_call(lead, 0, False, 1)
     if reason:
-        CallLog.objects.unscoped().filter(pk=call.pk).update(status=CallStatus.FAILED, notes=f"Not called: {reason}")
+        _update_call(call, status=CallStatus.FAILED, notes=f"Not called: {reason}")
         return "cancelled"
     allowed = next_calling_time(gym, gym.settings, now)
     if allowed > now:
-        CallLog.objects.unscoped().filter(pk=call.pk).update(start_time=allowed, dispatched_at=None)
+        _update_call(call, start_time=allowed, dispatched_at=None)
         return "rescheduled"
     client = client or client_class(api_key=gym.voice_settings.platform_api_key or None)
     try:
@@ -197,7 +208,14 @@ def _dispatch_one(call, client, now, client_class, platform_error):
             dynamic_variables={"first_name": lead.first_name, "gym_name": gym.name},
         )
     except platform_error as error:
-        CallLog.objects.unscoped().filter(pk=call.pk).update(status=CallStatus.FAILED, notes=str(error)[:1000])
+        _update_call(call, status=CallStatus.FAILED, notes=str(error)[:1000])
         return "failed"
-    CallLog.objects.unscoped().filter(pk=call.pk).update(retell_call_id=response.get("call_id"))
+    _update_call(call, retell_call_id=response.get("call_id"))
     return "sent"
+
+
+def _update_call(call, **fields):
+    from reps.core.scoping import gym_scope
+
+    with transaction.atomic(), gym_scope(call.gym_id):
+        CallLog.objects.for_gym(call.gym_id).filter(pk=call.pk).update(**fields)

@@ -93,7 +93,7 @@ class CampaignViewSet(TenantCrudViewSet):
     responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="Not a voice-platform event."),
                401: OpenApiResponse(description="Unsigned, badly signed or stale.")},
 )
-class RetellWebhookView(views.APIView):
+class RetellWebhookView(GymScopedMixin, views.APIView):
     """Events from the voice platform (Retell): call_started, call_ended, call_analyzed.
 
     Signed with X-Retell-Signature (v=<unix ms>,d=<hex HMAC-SHA256 of the raw body and the ms>); an

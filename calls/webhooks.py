@@ -12,6 +12,7 @@ start the lead agreed to), `opted_out`, `not_interested`, `wrong_number`,
 `follow_up` (booleans).
 """
 
+import contextlib
 import datetime
 import logging
 import uuid
@@ -28,7 +29,7 @@ from gyms.models import Gym
 from leads.models import Lead, LeadStatus
 from reps.core.phones import normalize_phone
 from reps.core.repositories import EVERYTHING, invalidate_after
-from reps.core.scoping import all_gyms, gym_scope
+from reps.core.scoping import gym_of, gym_scope
 
 from .models import (
     CallLog,
@@ -70,44 +71,53 @@ def event_of(payload):
 
 
 def resolve(call):
-    """(gym, lead, our call log or None) for a platform call; gym or lead None when unknown."""
-    with all_gyms():
-        known = CallLog.objects.unscoped().select_related("gym", "lead").filter(retell_call_id=call["call_id"]).first()
-        if known is not None:
-            return known.gym, known.lead, known
-        metadata = call.get("metadata") if isinstance(call.get("metadata"), dict) else {}
-        gym = _by_id(Gym.objects.all(), metadata.get("gym_id"))
-        if gym is not None:
+    """(gym, lead, our call log or None) for a platform call; gym or lead None when unknown.
+
+    The gym is found first (by the call's platform id, the metadata we sent
+    with it, or the gym's phone number), through the database's gym-finding
+    functions; the rest is read inside that gym. Runs inside a transaction.
+    """
+    gym_id = gym_of("platform_call", call["call_id"])
+    metadata = call.get("metadata") if isinstance(call.get("metadata"), dict) else {}
+    outbound = call.get("direction", "outbound") != "inbound"
+    gym_number, lead_number = (call.get("from_number"), call.get("to_number"))[:: 1 if outbound else -1]
+    for candidate in (gym_id, _uuid(metadata.get("gym_id")), _gym_by_number(gym_number)):
+        if candidate is None:
+            continue
+        with gym_scope(candidate):
+            gym = Gym.objects.filter(pk=candidate).first()
+            if gym is None:
+                continue  # metadata naming no gym
+            known = CallLog.objects.for_gym(gym).select_related("lead").filter(retell_call_id=call["call_id"]).first()
+            if known is not None:
+                return gym, known.lead, known
             ours = _by_id(CallLog.objects.for_gym(gym).select_related("lead").filter(retell_call_id__isnull=True),
                           metadata.get("call_log_id"))
             if ours is not None:
                 return gym, ours.lead, ours
             lead = _by_id(Lead.objects.for_gym(gym), metadata.get("lead_id"))
-            if lead is not None:
-                return gym, lead, None
-        # Not one of ours: find the gym by its number and the lead by theirs.
-        outbound = call.get("direction", "outbound") != "inbound"
-        gym_number, lead_number = (call.get("from_number"), call.get("to_number"))[:: 1 if outbound else -1]
-        gym = gym or _gym_by_number(gym_number)
-        if gym is None:
-            return None, None, None
-        return gym, Lead.objects.for_gym(gym).find_by_phone(lead_number or ""), None
+            # Not one of ours: the lead by their number.
+            return gym, lead or Lead.objects.for_gym(gym).find_by_phone(lead_number or ""), None
+    return None, None, None
 
 
-def _by_id(queryset, value):
+def _uuid(value):
     try:
-        return queryset.filter(pk=uuid.UUID(str(value))).first() if value else None
+        return uuid.UUID(str(value)) if value else None
     except ValueError:
         return None
 
 
+def _by_id(queryset, value):
+    pk = _uuid(value)
+    return queryset.filter(pk=pk).first() if pk else None
+
+
 def _gym_by_number(number):
     try:
-        e164 = normalize_phone(number or "")
+        return gym_of("phone", normalize_phone(number or ""))
     except ValidationError:
         return None
-    gyms = list(Gym.objects.filter(phone=e164)[:2])
-    return gyms[0] if len(gyms) == 1 else None
 
 
 def signing_keys(payload):
@@ -123,8 +133,8 @@ def signing_keys(payload):
     if gym is not None:
         from gyms.models import VoiceSettings
 
-        with all_gyms():
-            own = VoiceSettings.objects.unscoped().filter(gym=gym).values_list("platform_api_key", flat=True).first()
+        with gym_scope(gym):
+            own = VoiceSettings.objects.for_gym(gym).values_list("platform_api_key", flat=True).first()
         if own:
             keys.append(own)
     keys.append(settings.RETELL_API_KEY)
@@ -132,27 +142,41 @@ def signing_keys(payload):
 
 
 def handle_event(payload):
-    """Apply one webhook event, once. Returns its VoiceWebhookEvent, or None for a repeat delivery."""
+    """Apply one webhook event, once. Returns its VoiceWebhookEvent, or None for a repeat delivery.
+
+    Runs in its caller's transaction or its own. The event is recorded with
+    what is known of it in one insert: an event of no gym is written but,
+    under row-level security, never read back by the application.
+    """
     event, call, call_id = event_of(payload)
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = VoiceWebhookEvent.objects.create(platform_call_id=call_id, event=event, payload=payload)
-        except IntegrityError:
-            return None  # delivered before: its first delivery was applied (or is, and this waited for it)
         gym, lead, known = resolve(call)
-        if gym is None or lead is None:
-            record.status = WebhookStatus.UNMATCHED
-            record.gym = gym
-            record.note = "No gym matches this call's numbers." if gym is None else "No lead of the gym has this number."
-            record.save()
-            logger.warning("Voice webhook for an unknown call %s kept for review: %s", call_id, record.note)
-            return record
-        with gym_scope(gym):
-            call_log = _apply(gym, lead, known, call)
-        record.gym, record.call_log = gym, call_log
-        record.save()
+        with gym_scope(gym) if gym is not None else contextlib.nullcontext():
+            record = VoiceWebhookEvent(platform_call_id=call_id, event=event, payload=payload, gym=gym)
+            if lead is None:
+                record.status = WebhookStatus.UNMATCHED
+                record.note = "No gym matches this call's numbers." if gym is None else "No lead of the gym has this number."
+            try:
+                with transaction.atomic():
+                    _insert(record)
+            except IntegrityError:
+                return None  # delivered before: its first delivery was applied (or is, and this waited for it)
+            if lead is None:
+                logger.warning("Voice webhook for an unknown call %s kept for review: %s", call_id, record.note)
+                return record
+            record.call_log = _apply(gym, lead, known, call)
+            record.save(update_fields=["call_log"])
     return record
+
+
+def _insert(record):
+    if record.gym_id is not None:
+        record.save(force_insert=True)
+        return
+    # An event of no gym: the insert must not read it back (INSERT ... RETURNING
+    # would, and row-level security shows no gym's events to the application).
+    fields = [field for field in record._meta.concrete_fields if not field.primary_key]
+    VoiceWebhookEvent._base_manager._insert([record], fields=fields, returning_fields=None)
 
 
 def _apply(gym, lead, known, call):

@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: a request id and timing for everything below, errors included.
     "reps.core.observability.RequestMiddleware",
+    # /admin/ works through the platform database login (DATABASE_PLATFORM_URL).
+    "reps.core.middleware.PlatformAdminMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves static files (admin, browsable API, API docs) from the app itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -92,7 +94,6 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "reps.core.middleware.GymScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -117,33 +118,53 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------
-# DATABASE_URL names the PostgreSQL database. DB_POOL turns psycopg's
-# connection pool on (the default) or off; turn it off when running behind
-# PgBouncer in transaction mode, which also needs server-side cursors off.
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reps")
+# DATABASE_URL is the application's login: the role DATABASE_APP_ROLE
+# (reps_app), which owns nothing and is subject to row-level security.
+# DATABASE_PLATFORM_URL is a login that may bypass it (the tables' owner or a
+# superuser): migrations run with it (make migrate) and the platform admin
+# (/admin/) reads and writes through it. Without it the admin uses
+# DATABASE_URL, which is right only when that login may bypass row-level
+# security (the test suite's superuser). Whatever the login, each request's
+# and job's transaction acts as DATABASE_APP_ROLE (reps.core.scoping).
+# DB_POOL turns psycopg's connection pool on (the default) or off; turn it
+# off behind PgBouncer in transaction mode, which also needs server-side
+# cursors off.
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://reps_app@127.0.0.1:5432/reps")
+DATABASE_PLATFORM_URL = os.environ.get("DATABASE_PLATFORM_URL", "")
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "reps_app")
 DB_POOL = env_bool("DB_POOL", True)
 
-_database = dj_database_url.parse(DATABASE_URL)
-if _database["ENGINE"] != "django.db.backends.postgresql":
-    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")
-_database["CONN_HEALTH_CHECKS"] = True
-_database["OPTIONS"] = {
-    "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
-}
-if DB_POOL:
-    # Django hands connections back to the pool after each request, so
-    # CONN_MAX_AGE must stay 0 with a pool.
-    _database["CONN_MAX_AGE"] = 0
-    _database["OPTIONS"]["pool"] = {
-        "min_size": env_int("DB_POOL_MIN_SIZE", 2),
-        "max_size": env_int("DB_POOL_MAX_SIZE", 10),
-        "timeout": env_int("DB_POOL_TIMEOUT", 10),
-        "max_lifetime": env_int("DB_POOL_MAX_LIFETIME", 1800),
+
+def database_settings(url):
+    database = dj_database_url.parse(url)
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_URL and DATABASE_PLATFORM_URL must point at PostgreSQL (postgres://...)")
+    database["CONN_HEALTH_CHECKS"] = True
+    database["OPTIONS"] = {
+        "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
     }
-else:
-    _database["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0)
-    _database["DISABLE_SERVER_SIDE_CURSORS"] = True
-DATABASES = {"default": _database}
+    if DB_POOL:
+        # Django hands connections back to the pool after each request, so
+        # CONN_MAX_AGE must stay 0 with a pool.
+        database["CONN_MAX_AGE"] = 0
+        database["OPTIONS"]["pool"] = {
+            "min_size": env_int("DB_POOL_MIN_SIZE", 2),
+            "max_size": env_int("DB_POOL_MAX_SIZE", 10),
+            "timeout": env_int("DB_POOL_TIMEOUT", 10),
+            "max_lifetime": env_int("DB_POOL_MAX_LIFETIME", 1800),
+        }
+    else:
+        database["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0)
+        database["DISABLE_SERVER_SIDE_CURSORS"] = True
+    return database
+
+
+DATABASES = {"default": database_settings(DATABASE_URL)}
+if DATABASE_PLATFORM_URL:
+    DATABASES["platform"] = database_settings(DATABASE_PLATFORM_URL)
+    DATABASES["platform"]["OPTIONS"].pop("pool", None)  # the admin's few connections need no pool
+    DATABASES["platform"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["reps.core.db.PlatformRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -191,6 +212,8 @@ CACHE_ERROR_LOG_SECONDS = env_int("CACHE_ERROR_LOG_SECONDS", 60)
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Finds the user's gym first, so that row-level security lets the user be read.
+AUTHENTICATION_BACKENDS = ["accounts.authentication.GymUserBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

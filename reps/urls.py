@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.contrib.auth.views import LogoutView
+from django.db import transaction
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import (
@@ -9,6 +11,7 @@ from drf_spectacular.views import (
 from rest_framework.routers import DefaultRouter
 
 import accounts.urls
+from accounts.views import BrowsableApiLoginView
 import appointments.urls
 import calls.urls
 import gyms.urls
@@ -25,6 +28,13 @@ for app in APPS:
 # Explicit paths first: "calls/queue/" must not be read as the call with id "queue".
 api_v1 = [pattern for app in APPS for pattern in app.urlpatterns] + [path("", include(router.urls))]
 
+# The browsable API's sign-in: Django's views, in a transaction, where the
+# user's row can be read in their gym (accounts.authentication.GymUserBackend).
+api_auth = ([
+    path("login/", transaction.atomic(BrowsableApiLoginView.as_view()), name="login"),
+    path("logout/", transaction.atomic(LogoutView.as_view()), name="logout"),
+], "rest_framework")
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("admin/", admin.site.urls),
@@ -32,7 +42,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
-    path("api-auth/", include("rest_framework.urls")),
+    path("api-auth/", include(api_auth)),
     path("livez", livez, name="livez"),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),

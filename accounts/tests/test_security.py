@@ -37,9 +37,10 @@ def test_tokens_expire(gym, settings):
     response = client.get("/api/v1/leads/")
 
     assert response.status_code == 401 and "expired" in response.json()["detail"]
-    assert not Token.objects.filter(user=user).exists()
+    assert client.get("/api/v1/leads/").status_code == 401
     fresh = login(APIClient(), user.email, PASSWORD).json()["token"]
     assert fresh != token.key
+    assert list(Token.objects.filter(user=user).values_list("key", flat=True)) == [fresh]
 
 
 def test_rotation_swaps_the_token(gym):

@@ -15,9 +15,12 @@ from .permissions import EVERYONE, RolePermission
 class GymScopedMixin:
     """Everything this view reads comes from `Model.objects.for_gym(request.user.gym)`.
 
-    The request also runs in the user's gym scope (reps.core.scoping), from
-    authentication until the response is rendered, so that a query that
-    forgot its gym raises instead of leaking.
+    Each request runs in one transaction, from before authentication until
+    the response is rendered. The transaction acts as the application role
+    for the user's gym, so PostgreSQL's row-level security hides every other
+    gym's rows even from a query that forgot its gym; and the request runs in
+    the user's gym scope (reps.core.scoping), so such a query raises first.
+    A request that fails half-way leaves nothing it wrote.
     """
 
     model = None
@@ -45,16 +48,8 @@ class GymScopedMixin:
         return context
 
     def dispatch(self, request, *args, **kwargs):
-        """Run the request in its gym's scope and, if it writes, in one transaction.
-
-        A request that writes and fails half-way leaves nothing it wrote;
-        reads (lists, reports) run without a transaction, so a long report
-        holds none open. The transaction is opened once the request is
-        authenticated (inside DRF's error handling, so a database that is
-        down is a clean 503) and closed in finalize_response; whatever
-        escapes, the scope and the transaction end here.
-        """
-        self._scope_token = self._atomic = None
+        """Whatever escapes, the scope and the transaction end here."""
+        self._scope_token = self._atomic = self._replaced_settings = None
         try:
             return super().dispatch(request, *args, **kwargs)
         except BaseException:
@@ -66,22 +61,31 @@ class GymScopedMixin:
                 self._scope_token = None
 
     def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)  # authenticates, checks permissions
-        self._scope_token = scoping.activate(request.user.gym_id)
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            atomic = transaction.atomic()
-            atomic.__enter__()
-            self._atomic = atomic
+        # Opened inside DRF's error handling, so that a database that is down is a clean 503.
+        nested = transaction.get_connection().in_atomic_block
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        self._atomic = atomic  # only once it is open: the database may be down
+        # Until authentication has found the user's gym, the transaction sees no gym's rows.
+        replaced = scoping.set_transaction_gym(None)
+        self._replaced_settings = replaced if nested else None  # to put back for the caller's transaction
+        super().initial(request, *args, **kwargs)  # authenticates, checks permissions and throttles
+        gym_id = getattr(request.user, "gym_id", None)
+        if gym_id is not None:
+            scoping.set_transaction_gym(gym_id)
+            self._scope_token = scoping.activate(gym_id)
 
     def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if hasattr(response, "render") and not response.is_rendered:
+            response.render()  # inside the transaction and scope: the browsable API builds forms while rendering
         if self._atomic is not None:
             try:
                 self._end_transaction(commit=response.status_code < 400)
             except (OperationalError, InterfaceError) as error:
-                response = self.handle_exception(error)  # the commit failed: nothing was written
-        response = super().finalize_response(request, response, *args, **kwargs)
-        if self._scope_token is not None and hasattr(response, "render") and not response.is_rendered:
-            response.render()  # inside the scope: the browsable API builds forms while rendering
+                # The commit failed: nothing was written.
+                response = super().finalize_response(request, self.handle_exception(error), *args, **kwargs)
+                response.render()
         return response
 
     def _end_transaction(self, commit):
@@ -90,6 +94,8 @@ class GymScopedMixin:
             return
         if not commit:
             transaction.set_rollback(True)
+        else:
+            scoping.restore_transaction_gym(self._replaced_settings)
         atomic.__exit__(None, None, None)
 
 

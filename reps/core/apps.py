@@ -8,7 +8,13 @@ class CoreConfig(AppConfig):
     verbose_name = "Reps core"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from . import observability  # noqa: F401  (connects the query timer to every connection)
+        from .db import grant_application_role
+
+        # Tables that later migrations create are the application role's to use too.
+        post_migrate.connect(grant_application_role, sender=self)
 
 
 class PlatformAdminConfig(admin_apps.AdminConfig):

@@ -1,20 +1,24 @@
-from .scoping import gym_scope
+from django.urls import reverse
+
+from .scoping import platform_database
 
 
-class GymScopeMiddleware:
-    """A signed-in gym user's request works for their gym (reps.core.scoping).
+class PlatformAdminMiddleware:
+    """Requests to the platform admin (/admin/) work through the platform database login.
 
-    Token-authenticated API requests are scoped by the API's base view once
-    DRF has authenticated them; this covers session users.
+    From the start, so that the session, the signed-in user and the admin's
+    own pages all read through the login that may see every gym
+    (reps.core.db.PlatformRouter).
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.prefix = None
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        gym_id = getattr(user, "gym_id", None) if user is not None and user.is_authenticated else None
-        if gym_id is None:
+        if self.prefix is None:
+            self.prefix = reverse("admin:index")
+        if not request.path.startswith(self.prefix):
             return self.get_response(request)
-        with gym_scope(gym_id):
+        with platform_database():
             return self.get_response(request)

@@ -112,6 +112,13 @@ class TenantModel(BaseModel):
                 errors.setdefault(target, []).append(message)
         return ValidationError(errors)
 
+    def clean_fields(self, exclude=None):
+        # clean() checks each reference to a gym-owned row. Django's own check
+        # that the row exists would add a second message for the same id:
+        # inside a gym, row-level security hides another gym's rows.
+        references = {field.name for field, _ in self._gym_owned_references()}
+        super().clean_fields(exclude=set(exclude or ()) | references)
+
     def clean(self):
         super().clean()
         errors = {}
@@ -125,19 +132,23 @@ class TenantModel(BaseModel):
         if errors:
             raise ValidationError(errors)
 
+    def _gym_owned_references(self):
+        """(field, id) for each set foreign key to a gym-owned model."""
+        for field in self._meta.concrete_fields:
+            if not field.is_relation or field.name == "gym":
+                continue
+            if not any(f.name == "gym" for f in field.related_model._meta.concrete_fields):
+                continue
+            value = getattr(self, field.attname)
+            if value is not None:
+                yield field, value
+
     def _related_gym_ids(self):
         """(field, gym id of the row it points at) for each set foreign key to a gym-owned model."""
         if self.gym_id is None:
             return
-        for field in self._meta.concrete_fields:
-            if not field.is_relation or field.name == "gym":
-                continue
+        for field, value in self._gym_owned_references():
             target = field.related_model
-            if not any(f.name == "gym" for f in target._meta.concrete_fields):
-                continue
-            value = getattr(self, field.attname)
-            if value is None:
-                continue
             cached = field.get_cached_value(self, default=None)
             if cached is not None:
                 yield field, cached.gym_id

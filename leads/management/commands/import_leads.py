@@ -6,10 +6,12 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from tqdm import tqdm
 
 from gyms.models import Gym
 from leads.imports import import_leads
+from reps.core.scoping import gym_scope
 
 
 class Command(BaseCommand):
@@ -23,7 +25,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, gym, update, report, **options):
         try:
-            gym = Gym.objects.get(pk=uuid.UUID(gym))
+            gym_id = uuid.UUID(gym)
+            with transaction.atomic(), gym_scope(gym_id):  # row-level security shows the gym only inside it
+                gym = Gym.objects.get(pk=gym_id)
         except (ValueError, Gym.DoesNotExist):
             raise CommandError(f"No gym with id {gym!r}.") from None
         path = Path(file)

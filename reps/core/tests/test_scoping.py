@@ -11,7 +11,6 @@ from django.urls import reverse
 from accounts.tests.factories import UserFactory
 from leads.models import Lead
 from leads.tests.factories import LeadFactory
-from reps.core.middleware import GymScopeMiddleware
 from reps.core.scoping import ScopeError, all_gyms, current_gym_id, gym_scope
 
 pytestmark = pytest.mark.django_db
@@ -94,23 +93,6 @@ def test_scopes_nest_and_restore(gym, other_gym):
         with gym_scope(other_gym):
             assert current_gym_id() == other_gym.pk
         assert current_gym_id() == gym.pk
-    assert current_gym_id() is None
-
-
-def test_a_signed_in_gym_users_request_runs_in_their_gym(rf, gym):
-    seen = []
-
-    def view(request):
-        seen.append(current_gym_id())
-        return HttpResponse("ok")
-
-    request = rf.get("/")
-    request.user = UserFactory(gym=gym)
-    GymScopeMiddleware(view)(request)
-    request.user = AnonymousUser()
-    GymScopeMiddleware(view)(request)
-
-    assert seen == [gym.pk, None]
     assert current_gym_id() is None
 
 
