@@ -21,9 +21,11 @@ import pytest
 from reps.core.tests.test_production_server import (
     BASE,
     Cluster,
+    database_logins,
     free_port,
     get,
     gunicorn_running,
+    platform_shell,
 )
 
 REQUESTS = 300
@@ -62,7 +64,7 @@ def stack():
     env = {
         **os.environ,
         "REPS_ENV": "production", "SECRET_KEY": "test-" + "k" * 60, "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0", "DATABASE_URL": f"postgres://postgres@127.0.0.1:{cluster.port}/reps",
+        "SECURE_SSL_REDIRECT": "0", **database_logins(cluster),
         "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "DB_POOL_TIMEOUT": "2", "DB_CONNECT_TIMEOUT": "2",
         "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "WEB_THREADS": "4",
         "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "LOG_LEVEL": "ERROR",
@@ -75,8 +77,7 @@ def stack():
                  "from rest_framework.authtoken.models import Token; g = create_gym(name='Load'); "
                  "u = User.objects.create_user('load@example.com', None, gym=g, role=Role.objects.get(name='sales')); "
                  "print(Token.objects.create(user=u).key)")
-    token = subprocess.run([sys.executable, "manage.py", "shell", "--no-imports", "-c", make_user], cwd=BASE,
-                           env=env, check=True, capture_output=True, text=True, timeout=60).stdout.split()[-1]
+    token = platform_shell(env, make_user)
     log = open(cluster.root / "gunicorn.log", "w")  # removed with the cluster
     try:
         with gunicorn_running(env, log) as url:
@@ -121,9 +122,7 @@ def under_load(stack, offset, outage):
 def leads_in_database(stack):
     code = ("from leads.models import Lead; from reps.core.scoping import all_gyms\n"
             "with all_gyms(): print(Lead.objects.unscoped().count())")
-    out = subprocess.run([sys.executable, "manage.py", "shell", "--no-imports", "-c", code], cwd=BASE,
-                         env=stack["env"], check=True, capture_output=True, text=True, timeout=60).stdout
-    return int(out.split()[-1])
+    return int(platform_shell(stack["env"], code))
 
 
 def summary(results):

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
 BASE = Path(settings.BASE_DIR)
+WEBHOOK_KEY = "test-webhook-key"
 
 
 def free_port():
@@ -77,6 +79,20 @@ def get(url, timeout=15):
         return error.code, error.read().decode()
 
 
+def database_logins(cluster):
+    """As in production: the application logs in as reps_app, migrations and the admin as the platform login."""
+    return {"DATABASE_URL": f"postgres://reps_app@127.0.0.1:{cluster.port}/reps",
+            "DATABASE_PLATFORM_URL": f"postgres://postgres@127.0.0.1:{cluster.port}/reps"}
+
+
+def platform_shell(env, code):
+    """Run Python in `manage.py shell` with the platform login; its last printed word."""
+    out = subprocess.run([sys.executable, "manage.py", "shell", "--no-imports", "-c", code], cwd=BASE,
+                         env={**env, "DATABASE_URL": env["DATABASE_PLATFORM_URL"]}, check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    return out.split()[-1] if out.split() else ""
+
+
 @contextlib.contextmanager
 def gunicorn_running(env, log):
     """gunicorn with gunicorn.conf.py and `env`, answering /livez, until the block ends."""
@@ -107,10 +123,11 @@ def server():
     env = {
         **os.environ,
         "REPS_ENV": "production", "SECRET_KEY": "test-" + "k" * 60, "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0", "DATABASE_URL": f"postgres://postgres@127.0.0.1:{cluster.port}/reps",
+        "SECURE_SSL_REDIRECT": "0", **database_logins(cluster),
         "REDIS_URL": "redis://127.0.0.1:6379/13", "DB_POOL_TIMEOUT": "2", "DB_CONNECT_TIMEOUT": "2",
         "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
         "LOGIN_RATE": "10000/minute",  # these tests sign in again and again on purpose
+        "RETELL_API_KEY": WEBHOOK_KEY, "RETELL_API_BASE": f"http://127.0.0.1:{free_port()}",  # nothing answers
     }
     subprocess.run([str(cluster.bin / "createdb"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
                     "reps"], check=True, timeout=60)
@@ -119,7 +136,7 @@ def server():
     log = open(Path(metrics_dir).with_suffix(".log"), "w+")
     try:
         with gunicorn_running(env, log) as url:
-            yield {"url": url, "cluster": cluster, "metrics_dir": metrics_dir, "log": log}
+            yield {"url": url, "cluster": cluster, "metrics_dir": metrics_dir, "log": log, "env": env}
     finally:
         cluster.remove()
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -186,3 +203,112 @@ def test_with_the_database_down_the_api_answers_503_not_500(server):
         server["cluster"].start()
 
     assert status == 503
+
+
+def test_the_application_works_as_reps_app_and_the_admin_as_the_platform_login(server):
+    """The whole way through with production's two logins: row-level security applies to all but the admin."""
+    env, url = server["env"], server["url"]
+    wait_until_healthy(url)  # after the tests above stopped the database
+    ids = platform_shell(env, (
+        "from gyms.services import create_gym; from accounts.models import User, Role\n"
+        "from leads.models import Lead; from calls.models import CallLog\n"
+        "from django.utils import timezone\n"
+        "a, b = create_gym(name='Gym A', phone='+12125550100'), create_gym(name='Gym B')\n"
+        "for g in (a, b): User.objects.create_user(f'staff@{g.name[-1].lower()}.test', 'pw-12345678', gym=g,"
+        " role=Role.objects.get(name='owner'))\n"
+        "User.objects.create_superuser('root@reps.test', 'pw-12345678')\n"
+        "la = Lead.objects.create(gym=a, first_name='Alice', last_name='A', phone='+12125550111')\n"
+        "lb = Lead.objects.create(gym=b, first_name='Bob', last_name='B', phone='+12125550122')\n"
+        "CallLog.objects.create(gym=b, lead=lb, is_ai_call=True, status='scheduled', start_time=timezone.now())\n"
+        "print(f'{la.pk},{lb.pk}')"))
+    alice, bob = ids.split(",")
+
+    # Gym staff: token sign-in, a list with only their gym's lead.
+    token = post_json(f"{url}/api/v1/auth/token/", {"email": "staff@a.test", "password": "pw-12345678"})["token"]
+    leads = get_json(f"{url}/api/v1/leads/", token)
+    assert [row["id"] for row in leads["results"]] == [alice]
+
+    # The voice platform: an inbound call to gym A's number, found by the gym-finding functions.
+    body = json.dumps({"event": "call_ended", "call": {
+        "call_id": "live-1", "direction": "inbound", "from_number": "+12125550111", "to_number": "+12125550100",
+        "call_status": "ended", "start_timestamp": 1_700_000_000_000, "end_timestamp": 1_700_000_060_000}}).encode()
+    from calls.voice import sign
+    answer = post_json(f"{url}/api/v1/webhooks/voice/retell/", body, headers={"X-Retell-Signature": sign(body, WEBHOOK_KEY)})
+    assert answer["applied"] is True and answer["status"] == "processed", answer
+    assert [call["lead"] for call in get_json(f"{url}/api/v1/calls/", token)["results"]] == [alice]
+
+    # The dispatcher, a job with the application's login: gym B's due call is claimed and tried in gym B.
+    dispatched = subprocess.run([sys.executable, "manage.py", "dispatch_calls"], cwd=BASE, env=env, check=True,
+                                capture_output=True, text=True, timeout=120).stdout
+    assert "sent: 0" in dispatched and " 1" in dispatched, dispatched
+    assert platform_shell(env, "from calls.models import CallLog; from reps.core.scoping import all_gyms\n"
+                               "with all_gyms(): print(CallLog.objects.unscoped().get(retell_call_id=None,"
+                               " lead__first_name='Bob').status)") in ("failed", "scheduled")
+
+    # The platform admin signs in and sees both gyms' leads.
+    admin_get = admin_session(url, "root@reps.test", "pw-12345678")
+    status, page = admin_get("/admin/leads/lead/")
+    assert status == 200 and "Alice" in page and "Bob" in page
+
+    # Who is connected: the server's pools as reps_app, the admin as the platform login.
+    import psycopg
+    with psycopg.connect(env["DATABASE_PLATFORM_URL"]) as connection:
+        users = {row[0] for row in connection.execute(
+            "SELECT usename FROM pg_stat_activity WHERE datname = 'reps' AND pid <> pg_backend_pid()")}
+    assert "reps_app" in users, users
+    assert bob not in json.dumps(leads)
+
+
+def wait_until_healthy(url):
+    deadline = time.monotonic() + 30
+    while get(f"{url}/healthz")[0] != 200:
+        assert time.monotonic() < deadline, "the server did not come back"
+        time.sleep(0.5)
+    for _ in range(8):  # each worker's pool drops its dead connections on first use
+        login_status(url)
+
+
+def post_json(url, body, token=None, headers=()):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="POST", headers={
+        "Content-Type": "application/json", **({"Authorization": f"Token {token}"} if token else {}), **dict(headers)})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return json.loads(response.read())
+
+
+def get_json(url, token):
+    request = urllib.request.Request(url, headers={"Authorization": f"Token {token}"})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return json.loads(response.read())
+
+
+def admin_session(url, email, password):
+    """GET a page of the admin after signing in through its login form (CSRF token and all).
+
+    Cookies are carried by hand: production settings mark them Secure,
+    which urllib's cookie jar keeps off plain http.
+    """
+    import http.client
+    import re
+
+    host, port = url.removeprefix("http://").split(":")
+    cookies = {}
+
+    def fetch(method, path, body=None):
+        connection = http.client.HTTPConnection(host, int(port), timeout=15)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), "Referer": f"{url}/admin/login/"}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, value = header.split(";", 1)[0].split("=", 1)
+            cookies[name] = value
+        return response.status, response.read().decode()
+
+    status, form = fetch("GET", "/admin/login/")
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    status, _ = fetch("POST", "/admin/login/?next=/admin/", urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": csrf, "username": email, "password": password, "next": "/admin/"}))
+    assert status == 302, "the admin sign-in failed"
+    return lambda path: fetch("GET", path)

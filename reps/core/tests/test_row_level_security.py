@@ -1,0 +1,172 @@
+"""PostgreSQL row-level security: inside a gym's transaction, no query sees or writes another gym's rows.
+
+The suite logs in as a superuser (it creates the test database); each
+request and job transaction acts as the application role, as in production,
+so these tests see what the application sees. test_production_server.py
+runs the server itself with the application's own login.
+"""
+
+import re
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from rest_framework.response import Response
+
+from accounts.tests.factories import UserFactory
+from accounts.views import UserViewSet
+from appointments.tests.factories import AppointmentFactory
+from appointments.views import AppointmentViewSet
+from calls.tests.factories import CallLogFactory
+from calls.views import CallLogViewSet
+from leads.models import Lead
+from leads.tests.factories import LeadFactory
+from leads.views import LeadViewSet
+from reps.core.scoping import gym_scope, set_transaction_gym
+
+APP_ROLE = settings.DATABASE_APP_ROLE
+
+
+def tenant_tables():
+    """Every table with a gym: the models with a `gym` foreign key, and the gyms themselves."""
+    tables = {model._meta.db_table for model in apps.get_models()
+              if any(field.name == "gym" for field in model._meta.concrete_fields)}
+    return sorted(tables | {"gyms_gym", "authtoken_token"})
+
+
+def rows_by_gym(sql):
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
+@pytest.mark.django_db
+def test_every_tenant_table_has_a_gym_isolation_policy():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relrowsecurity AND relkind = 'r'")
+        protected = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT tablename FROM pg_policies WHERE policyname = 'gym_isolation'")
+        with_policy = {row[0] for row in cursor.fetchall()}
+
+    assert len(tenant_tables()) >= 17
+    assert [table for table in tenant_tables() if table not in protected or table not in with_policy] == []
+
+
+@pytest.mark.django_db
+def test_the_application_role_owns_nothing_and_cannot_bypass_row_level_security():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = %s",
+                       [APP_ROLE])
+        assert cursor.fetchone() == (False, False, False, False)
+        cursor.execute("SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = %s",
+                       [APP_ROLE])
+        assert cursor.fetchone()[0] == 0
+        # A member of no other role, so it cannot SET ROLE to one that may bypass.
+        cursor.execute("SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member"
+                       " WHERE r.rolname = %s", [APP_ROLE])
+        assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("url, viewset, make", [
+    ("leads", LeadViewSet, lambda gym: LeadFactory(gym=gym)),
+    ("calls", CallLogViewSet, lambda gym: CallLogFactory(lead=LeadFactory(gym=gym))),
+    ("appointments", AppointmentViewSet, lambda gym: AppointmentFactory(lead=LeadFactory(gym=gym))),
+    ("users", UserViewSet, lambda gym: UserFactory(gym=gym)),
+])
+def test_an_unscoped_query_inside_a_gym_request_gets_nothing_of_another_gym(
+        url, viewset, make, gym, other_gym, api_client_for, monkeypatch):
+    mine = make(gym)
+    theirs = make(other_gym)
+    # The bug this guards against: a view that forgot its gym altogether.
+    monkeypatch.setattr(viewset, "get_queryset", lambda self: viewset.model.objects.unscoped().all())
+    monkeypatch.setattr(viewset, "filterset_class", None)
+
+    listed = api_client_for(UserFactory(gym=gym)).get(f"/api/v1/{url}/?page_size=100")
+
+    assert listed.status_code == 200
+    ids = {row["id"] for row in listed.json()["results"]}
+    assert str(mine.pk) in ids and str(theirs.pk) not in ids
+
+
+def test_raw_sql_inside_a_gym_request_sees_only_that_gym(gym, other_gym, api_client_for, monkeypatch):
+    for owner in (gym, other_gym):
+        LeadFactory.create_batch(2, gym=owner)
+    CallLogFactory(lead=LeadFactory(gym=other_gym))
+    sql = ("SELECT gym_id::text, count(*) FROM (SELECT gym_id FROM leads_lead UNION ALL SELECT gym_id FROM"
+           " calls_calllog UNION ALL SELECT gym_id FROM accounts_user UNION ALL SELECT id FROM gyms_gym) rows"
+           " GROUP BY 1")
+    monkeypatch.setattr(LeadViewSet, "list", lambda self, request: Response(dict(rows_by_gym(sql))))
+
+    seen = api_client_for(UserFactory(gym=gym)).get("/api/v1/leads/").json()
+
+    assert list(seen) == [str(gym.pk)]
+
+
+def test_with_no_gym_set_the_application_role_sees_no_rows(gym, add_one_of_everything):
+    add_one_of_everything(gym)
+    with transaction.atomic():
+        set_transaction_gym(None)
+        counts = {table: rows_by_gym(f'SELECT count(*) FROM "{table}"')[0][0] for table in tenant_tables()}
+        transaction.set_rollback(True)
+
+    assert counts == {table: 0 for table in tenant_tables()}
+
+
+def test_the_database_refuses_to_write_another_gyms_rows(gym, other_gym):
+    theirs = LeadFactory(gym=other_gym, first_name="Theirs")
+    with transaction.atomic(), gym_scope(gym):
+        # Updates and deletes do not find another gym's row...
+        assert Lead.objects.unscoped().filter(pk=theirs.pk).update(first_name="Mine now") == 0
+        assert Lead.objects.unscoped().filter(pk=theirs.pk).delete()[0] == 0
+        # ...and a new row for another gym is refused.
+        with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
+            LeadFactory.build(gym=other_gym).save()
+    theirs.refresh_from_db()
+    assert theirs.first_name == "Theirs"
+
+
+def test_a_gym_scope_puts_back_the_transactions_settings_when_it_ends(gym, other_gym):
+    def settings_now():
+        return rows_by_gym("SELECT current_setting('role'), coalesce(current_setting('reps.gym_id', true), '')")[0]
+
+    before = settings_now()
+    with gym_scope(gym):
+        assert settings_now() == (APP_ROLE, str(gym.pk))
+        with gym_scope(other_gym):
+            assert settings_now() == (APP_ROLE, str(other_gym.pk))
+        assert settings_now() == (APP_ROLE, str(gym.pk))
+    assert settings_now() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pooled_connection_carries_no_gym_after_its_transaction(gym):
+    with transaction.atomic(), gym_scope(gym):
+        inside = rows_by_gym("SELECT current_user, current_setting('reps.gym_id', true)")[0]
+
+    after = rows_by_gym("SELECT current_user, coalesce(current_setting('reps.gym_id', true), '')")[0]
+
+    assert inside == (APP_ROLE, str(gym.pk))
+    assert after == (connection.settings_dict["USER"], "")
+
+
+@pytest.mark.parametrize("sql", [
+    # The policy alone: its gym condition is the index condition.
+    "SELECT id FROM leads_lead ORDER BY created_at DESC LIMIT 20",
+    "SELECT count(*) FROM calls_calllog WHERE start_time >= now() - interval '30 days'",
+    # With the application's own gym filter beside the policy's.
+    "SELECT id FROM leads_lead WHERE gym_id = %(gym)s ORDER BY created_at DESC LIMIT 20",
+    "SELECT count(*) FROM calls_calllog WHERE gym_id = %(gym)s AND start_time >= now() - interval '30 days'",
+    "SELECT id FROM appointments_appointment WHERE gym_id = %(gym)s AND status = 'scheduled'"
+    " AND scheduled_time >= now() ORDER BY scheduled_time LIMIT 20",
+])
+def test_the_policies_keep_the_gym_indexes_usable(gym, sql):
+    with transaction.atomic(), gym_scope(gym):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + sql, {"gym": gym.pk})
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    # An index scan on a (gym, ...) index, its condition on the gym: no table scan, no per-row policy filter.
+    assert "Seq Scan" not in plan and re.search(r"Index Cond: \(+gym_id = ", plan), plan
+    assert "Filter: (gym_id" not in plan, plan
