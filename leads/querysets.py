@@ -2,6 +2,7 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db.models import F, Prefetch, Q
+from django.db.models.expressions import RawSQL
 
 from reps.core.phones import normalize_phone
 from reps.core.querysets import TenantQuerySet
@@ -41,8 +42,9 @@ class LeadQuerySet(TenantQuerySet):
         return scored
 
     def search(self, query, limit=20):
-        """The first `limit` leads matching `query` (see matching())."""
-        return self.matching(query)[:limit]
+        """The newest `limit` leads matching `query` (see matching())."""
+        newest = self._matches(query).order_by("-created_at", "-id").values("id")[:limit]
+        return self.filter(pk__in=newest).order_by("-created_at", "-id")
 
     def matching(self, query):
         """Leads whose name, email or phone contains every word of `query`, any case.
@@ -51,9 +53,24 @@ class LeadQuerySet(TenantQuerySet):
         other the last); a query of digits and phone punctuation matches the
         phone in any format ("(212) 555-01", "212.555", "020 7946").
         """
+        if not (query or "").strip():
+            return self.none()
+        sql, params = self._matches(query).values("id").query.sql_with_params()
+        # OFFSET 0 has PostgreSQL plan the match on its own: merged into this
+        # query, which row-level security guards, its LIKE could not use the
+        # trigram indexes (see LeadSearchRow).
+        return self.filter(pk__in=RawSQL(f"SELECT id FROM ({sql} OFFSET 0) AS matches", params))
+
+    def _matches(self, query):
+        """The matching rows of the leads_lead_search view (see LeadSearchRow), of this queryset's gym."""
+        from .models import LeadSearchRow
+
         query = (query or "").strip()
         if not query:
-            return self.none()
+            return LeadSearchRow.objects.none()
+        rows = LeadSearchRow.objects.all()
+        if self.scoped_gym_id is not None:
+            rows = rows.filter(gym_id=self.scoped_gym_id)  # so that the (gym, created_at) index serves search()
         if re.fullmatch(r"[\d\s()+.\-/]+", query):
             condition = self._phone_fragment(query)
         else:
@@ -63,7 +80,7 @@ class LeadQuerySet(TenantQuerySet):
                 if len(re.sub(r"\D", "", word)) >= 3:
                     word_condition |= self._phone_fragment(word)
                 condition &= word_condition
-        return self.filter(condition)
+        return rows.filter(condition)
 
     @staticmethod
     def _phone_fragment(text):

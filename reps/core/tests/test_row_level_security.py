@@ -20,7 +20,7 @@ from appointments.tests.factories import AppointmentFactory
 from appointments.views import AppointmentViewSet
 from calls.tests.factories import CallLogFactory
 from calls.views import CallLogViewSet
-from leads.models import Lead
+from leads.models import Lead, LeadSearchRow
 from leads.tests.factories import LeadFactory
 from leads.views import LeadViewSet
 from reps.core.scoping import gym_scope, set_transaction_gym
@@ -170,3 +170,17 @@ def test_the_policies_keep_the_gym_indexes_usable(gym, sql):
     # An index scan on a (gym, ...) index, its condition on the gym: no table scan, no per-row policy filter.
     assert "Seq Scan" not in plan and re.search(r"Index Cond: \(+gym_id = ", plan), plan
     assert "Filter: (gym_id" not in plan, plan
+
+
+def test_search_sees_only_the_gyms_leads_and_nothing_without_a_gym(gym, other_gym):
+    mine = LeadFactory(gym=gym, first_name="Zelda")
+    LeadFactory(gym=other_gym, first_name="Zelda")
+    with transaction.atomic(), gym_scope(gym):
+        assert list(Lead.objects.for_gym(gym).search("zelda")) == [mine]
+        assert list(Lead.objects.for_gym(gym).matching("zel")) == [mine]
+        # The view the search reads applies the policy's rule itself.
+        assert list(LeadSearchRow.objects.values_list("id", flat=True)) == [mine.pk]
+    with transaction.atomic():
+        set_transaction_gym(None)
+        assert LeadSearchRow.objects.count() == 0
+        transaction.set_rollback(True)
