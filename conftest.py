@@ -83,3 +83,22 @@ def owner(gym):
 def api(api_client_for, owner):
     """An API client signed in as gym A's owner."""
     return api_client_for(owner)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """No pool made before the test database exists: it would keep connecting to the development database."""
+    from django.db import connections
+
+    for connection in connections.all():
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tests_use_the_test_database(django_db_setup, django_db_blocker):
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        assert cursor.fetchone()[0] == connection.settings_dict["NAME"]
