@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from reps.core.scoping import gym_of, gym_scope, set_transaction_gym
+from reps.core.scoping import gym_of, gym_scope, set_transaction_gym_of
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
@@ -27,7 +27,7 @@ class ExpiringTokenAuthentication(TokenAuthentication):
     """
 
     def authenticate_credentials(self, key):
-        set_transaction_gym(gym_of("token", key))
+        set_transaction_gym_of("token", key)
         user, token = super().authenticate_credentials(key)
         if token.created < timezone.now() - datetime.timedelta(hours=settings.API_TOKEN_TTL_HOURS):
             raise AuthenticationFailed("The token has expired; sign in again.")

@@ -155,7 +155,8 @@ def handle_event(payload):
             record = VoiceWebhookEvent(platform_call_id=call_id, event=event, payload=payload, gym=gym)
             if lead is None:
                 record.status = WebhookStatus.UNMATCHED
-                record.note = "No gym matches this call's numbers." if gym is None else "No lead of the gym has this number."
+                record.note = ("No gym matches this call's numbers." if gym is None
+                               else "No lead of the gym has this number.")
             try:
                 with transaction.atomic():
                     _insert(record)

@@ -30,7 +30,10 @@ counted_days AS (
     SELECT (lead.created_at AT TIME ZONE gym.tz)::date AS day, COUNT(*) AS count
     FROM leads_lead AS lead, gym
     WHERE lead.gym_id = %(gym_id)s
-      AND lead.created_at >= ((gym.today - (%(days)s - 1))::timestamp AT TIME ZONE gym.tz)
+      -- A scalar subquery, so that the bound is one value: compared with a
+      -- join column inside AT TIME ZONE (not leakproof), it could not be an
+      -- index condition under row-level security.
+      AND lead.created_at >= (SELECT (today - (%(days)s - 1))::timestamp AT TIME ZONE tz FROM gym)
     GROUP BY 1
 ),
 conversion_rates AS (

@@ -11,11 +11,11 @@ from drf_spectacular.views import (
 from rest_framework.routers import DefaultRouter
 
 import accounts.urls
-from accounts.views import BrowsableApiLoginView
 import appointments.urls
 import calls.urls
 import gyms.urls
 import leads.urls
+from accounts.views import BrowsableApiLoginView
 from reps.core.views import healthz, livez, metrics_view
 
 APPS = [gyms.urls, accounts.urls, leads.urls, calls.urls, appointments.urls]

@@ -72,7 +72,8 @@ class GymScopedMixin:
         super().initial(request, *args, **kwargs)  # authenticates, checks permissions and throttles
         gym_id = getattr(request.user, "gym_id", None)
         if gym_id is not None:
-            scoping.set_transaction_gym(gym_id)
+            if scoping.transaction_gym() != gym_id:  # token authentication set it already
+                scoping.set_transaction_gym(gym_id)
             self._scope_token = scoping.activate(gym_id)
 
     def finalize_response(self, request, response, *args, **kwargs):

@@ -21,6 +21,7 @@ gym. `all_gyms()` changes nothing in the database: only a login that may
 bypass row-level security (migrations, the platform admin) sees every gym.
 """
 
+import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -92,7 +93,29 @@ def set_transaction_gym(gym_id):
             [settings.DATABASE_APP_ROLE, str(gym_id or "")],
         )
         role, gym, _, _ = cursor.fetchone()
+    connection.reps_transaction_gym = gym_id
     return role, gym
+
+
+def set_transaction_gym_of(question, value):
+    """set_transaction_gym(gym_of(question, value)) in one round trip; returns that gym's id, or None."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if not connection.in_atomic_block or on_platform_database():
+        return gym_of(question, value)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT gym, set_config('role', %s, true), set_config('reps.gym_id', coalesce(gym::text, ''), true)"
+            f" FROM {GYM_QUESTIONS[question]}(%s) AS gym",
+            [settings.DATABASE_APP_ROLE, value],
+        )
+        gym_id = cursor.fetchone()[0]
+    connection.reps_transaction_gym = gym_id
+    return gym_id
+
+
+def transaction_gym():
+    """The gym this process last set for the connection's transaction (set_transaction_gym...)."""
+    return getattr(connections[DEFAULT_DB_ALIAS], "reps_transaction_gym", None)
 
 
 def restore_transaction_gym(replaced):
@@ -102,6 +125,7 @@ def restore_transaction_gym(replaced):
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('role', %s, true), set_config('reps.gym_id', %s, true)", list(replaced))
+    connection.reps_transaction_gym = uuid.UUID(replaced[1]) if replaced[1] else None
 
 
 def gym_of(question, value):

@@ -20,9 +20,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
+
+from calls.voice import sign
 
 BASE = Path(settings.BASE_DIR)
 WEBHOOK_KEY = "test-webhook-key"
@@ -232,8 +235,8 @@ def test_the_application_works_as_reps_app_and_the_admin_as_the_platform_login(s
     body = json.dumps({"event": "call_ended", "call": {
         "call_id": "live-1", "direction": "inbound", "from_number": "+12125550111", "to_number": "+12125550100",
         "call_status": "ended", "start_timestamp": 1_700_000_000_000, "end_timestamp": 1_700_000_060_000}}).encode()
-    from calls.voice import sign
-    answer = post_json(f"{url}/api/v1/webhooks/voice/retell/", body, headers={"X-Retell-Signature": sign(body, WEBHOOK_KEY)})
+    answer = post_json(f"{url}/api/v1/webhooks/voice/retell/", body,
+                       headers={"X-Retell-Signature": sign(body, WEBHOOK_KEY)})
     assert answer["applied"] is True and answer["status"] == "processed", answer
     assert [call["lead"] for call in get_json(f"{url}/api/v1/calls/", token)["results"]] == [alice]
 
@@ -251,7 +254,6 @@ def test_the_application_works_as_reps_app_and_the_admin_as_the_platform_login(s
     assert status == 200 and "Alice" in page and "Bob" in page
 
     # Who is connected: the server's pools as reps_app, the admin as the platform login.
-    import psycopg
     with psycopg.connect(env["DATABASE_PLATFORM_URL"]) as connection:
         users = {row[0] for row in connection.execute(
             "SELECT usename FROM pg_stat_activity WHERE datname = 'reps' AND pid <> pg_backend_pid()")}

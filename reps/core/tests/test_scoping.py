@@ -3,12 +3,9 @@
 import uuid
 
 import pytest
-from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count
-from django.http import HttpResponse
 from django.urls import reverse
 
-from accounts.tests.factories import UserFactory
 from leads.models import Lead
 from leads.tests.factories import LeadFactory
 from reps.core.scoping import ScopeError, all_gyms, current_gym_id, gym_scope

@@ -95,16 +95,18 @@ class Command(BaseCommand):
             self.api_pages()
             self.searches()
             self.aggregates()
+            self.policy_cost()
             self.appointments_and_details()
             self.invalidation()
         if http_seconds:
             self.http_throughput(http_seconds)
         self.report(output)
 
-    def compare(self, name, ours, naive_name, naive, budget=None, runs=None):
+    def compare(self, name, ours, naive_name, naive, budget=None, runs=None, naive_as_platform=False):
         runs = runs or self.runs
         mine = timed(self.as_a_request(ours), runs)
-        theirs = timed(self.as_a_request(naive), max(3, runs // 3)) if naive else None
+        naive = self.as_the_platform(naive) if naive_as_platform else self.as_a_request(naive)
+        theirs = timed(naive, max(3, runs // 3)) if naive else None
         self.rows.append({"scenario": name, "median_ms": mine[0], "p95_ms": mine[1], "sql": mine[2],
                           "naive": naive_name, "naive_median_ms": theirs[0] if theirs else None,
                           "naive_sql": theirs[2] if theirs else None, "budget_ms": budget})
@@ -114,9 +116,21 @@ class Command(BaseCommand):
 
         The benchmark logs in with the platform login, which row-level
         security does not apply to; the application's queries run under it.
+        API calls open their own, as in production.
         """
+        if getattr(function, "is_api_request", False):
+            return function
+
         def run():
             with transaction.atomic(), gym_scope(self.gym):
+                function()
+        return run
+
+    @staticmethod
+    def as_the_platform(function):
+        """Each run in a transaction of the platform login, which no row-level security policy applies to."""
+        def run():
+            with transaction.atomic():
                 function()
         return run
 
@@ -126,6 +140,7 @@ class Command(BaseCommand):
         def get():
             response = self.client.get(url)
             assert response.status_code == 200, (url, response.status_code, response.content[:200])
+        get.is_api_request = True
         return get
 
     def api_pages(self):
@@ -258,6 +273,20 @@ class Command(BaseCommand):
                               "p95_ms": mine[1], "sql": 0, "naive": "delete_pattern (SCAN + DEL), one run",
                               "naive_median_ms": naive, "naive_sql": 0, "budget_ms": BUDGETS["invalidate"]})
         cache.clear()
+
+    def policy_cost(self):
+        """What row-level security costs: the same queries as the application role and as the platform login."""
+        leads, calls = repositories.LeadRepository(self.gym), repositories.CallRepository(self.gym)
+        today = timezone.now().date()
+        month = (today - datetime.timedelta(days=29), today)
+        page = Lead.objects.for_gym(self.gym).order_by("-created_at", "-id")
+        for name, query in [
+            ("a page of 25 leads, newest first", lambda: list(page[:25])),
+            ("call metrics, 30 days, uncached", lambda: calls.metrics(*month)),
+            ("lead dashboard, uncached", leads.dashboard),
+        ]:
+            self.compare(f"under row-level security: {name}", query, "the same, no policy (platform login)", query,
+                         naive_as_platform=True)
 
     def http_throughput(self, seconds):
         """Requests per second on the lead list under gunicorn (production settings), from local threads."""
