@@ -3,7 +3,7 @@ import django_filters
 from accounts.models import User
 from gyms.models import Branch
 from leads.models import Lead
-from reps.core.api import GymModelChoiceFilter
+from reps.core.api import GymModelChoiceFilter, MomentFilter
 
 from .models import Appointment, AppointmentStatus
 
@@ -13,8 +13,8 @@ class AppointmentFilter(django_filters.FilterSet):
     staff = GymModelChoiceFilter(model=User)
     branch = GymModelChoiceFilter(model=Branch)
     lead = GymModelChoiceFilter(model=Lead)
-    scheduled_after = django_filters.IsoDateTimeFilter(field_name="scheduled_time", lookup_expr="gte")
-    scheduled_before = django_filters.IsoDateTimeFilter(field_name="scheduled_time", lookup_expr="lt")
+    scheduled_after = MomentFilter(field_name="scheduled_time", lookup_expr="gte")
+    scheduled_before = MomentFilter(field_name="scheduled_time", lookup_expr="lt")
 
     class Meta:
         model = Appointment

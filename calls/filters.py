@@ -1,7 +1,7 @@
 import django_filters
 
 from leads.models import Lead
-from reps.core.api import GymModelChoiceFilter, StrictBooleanFilter
+from reps.core.api import GymModelChoiceFilter, MomentFilter, StrictBooleanFilter
 
 from .models import CallLog, CallOutcome, CallStatus, Campaign, CampaignStatus
 
@@ -12,8 +12,8 @@ class CallLogFilter(django_filters.FilterSet):
     lead = GymModelChoiceFilter(model=Lead)
     campaign = GymModelChoiceFilter(model=Campaign)
     is_ai_call = StrictBooleanFilter()
-    start_after = django_filters.IsoDateTimeFilter(field_name="start_time", lookup_expr="gte")
-    start_before = django_filters.IsoDateTimeFilter(field_name="start_time", lookup_expr="lt")
+    start_after = MomentFilter(field_name="start_time", lookup_expr="gte")
+    start_before = MomentFilter(field_name="start_time", lookup_expr="lt")
 
     class Meta:
         model = CallLog

@@ -286,11 +286,14 @@ def _book_if_agreed(gym, lead, call_log, custom):
     raw = custom.get("appointment_time")
     if not raw or Appointment.objects.for_gym(gym).filter(call=call_log).exists():
         return False
-    start = parse_datetime(str(raw)) if isinstance(raw, str) else None
-    if start is None or timezone.is_naive(start):
+    try:
+        start = parse_datetime(str(raw)) if isinstance(raw, str) else None
+        start_utc = start.astimezone(datetime.UTC) if start is not None and not timezone.is_naive(start) else None
+    except (ValueError, OverflowError):  # a date that does not exist, or out of range in UTC
+        start_utc = None
+    if start_utc is None:
         call_log.notes = f"The lead agreed to an appointment at {raw!r}, which is not a time with an offset."
         return False
-    start_utc = start.astimezone(datetime.UTC)
     # Any free sales person; a gym without sales staff gets an unassigned appointment.
     for staff in _sales_staff(gym) or [None]:
         try:

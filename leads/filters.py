@@ -1,7 +1,7 @@
 import django_filters
 
 from gyms.models import Branch
-from reps.core.api import GymModelChoiceFilter, StrictBooleanFilter
+from reps.core.api import GymModelChoiceFilter, MomentFilter, StrictBooleanFilter
 
 from .models import Lead, LeadStatus, LeadTag
 
@@ -11,8 +11,8 @@ class LeadFilter(django_filters.FilterSet):
     source = django_filters.CharFilter(lookup_expr="iexact")
     branch = GymModelChoiceFilter(model=Branch)
     tag = GymModelChoiceFilter(model=LeadTag, field_name="tags")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = MomentFilter(field_name="created_at", lookup_expr="gte")
+    created_before = MomentFilter(field_name="created_at", lookup_expr="lt")
     has_qualification = StrictBooleanFilter(field_name="qualification", lookup_expr="isnull", exclude=True)
     search = django_filters.CharFilter(method="search_leads", help_text="Name, email or phone fragment.")
 

@@ -133,3 +133,17 @@ def test_filters(api, gym, staff):
     by_status = api.get("/api/v1/appointments/?status=confirmed&status=cancelled").json()["results"]
     assert [row["id"] for row in by_staff] == [str(mine.pk)] == [row["id"] for row in by_status]
     assert api.get("/api/v1/appointments/?scheduled_after=yesterday").status_code == 400
+
+
+def test_time_filters_take_any_offset_python_reads(api, gym, staff):
+    early = AppointmentFactory(lead__gym=gym, staff=staff, scheduled_time=START)
+    AppointmentFactory(lead__gym=gym, staff=staff, scheduled_time=START + 2 * HOUR)
+    # START + 1 hour written with a +23:28 offset, which PostgreSQL itself would refuse.
+    far_east = (START + HOUR).astimezone(datetime.timezone(datetime.timedelta(hours=23, minutes=28)))
+
+    response = api.get("/api/v1/appointments/", {"scheduled_before": far_east.isoformat()})
+
+    assert response.status_code == 200, response.json()
+    assert [row["id"] for row in response.json()["results"]] == [str(early.pk)]
+    out_of_range = api.get("/api/v1/appointments/", {"scheduled_before": "9999-12-31T23:59:59-23:00"})
+    assert out_of_range.status_code == 400 and "scheduled_before" in out_of_range.json()["errors"]

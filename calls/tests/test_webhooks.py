@@ -210,3 +210,13 @@ def test_an_agreed_time_nobody_is_free_for_marks_the_call_for_follow_up(deliver,
     call = CallLog.objects.for_gym(lead.gym_id).get()
     assert call.outcome == "follow_up_needed" and "no sales person is free" in call.notes
     assert not Appointment.objects.for_gym(lead.gym_id).filter(lead=lead).exists()
+
+
+@pytest.mark.parametrize("agreed", ["tomorrow at 5", "2026-02-30T10:00:00+01:00", "9999-12-31T23:59:59-23:00"])
+def test_an_agreed_time_that_is_no_moment_marks_the_call_for_follow_up(deliver, lead, agreed):
+    response = deliver({"event": "call_analyzed", "call": ours(lead, call_analysis={
+        "call_successful": True, "custom_analysis_data": {"appointment_time": agreed}})})
+
+    assert response.status_code == 200
+    call = CallLog.objects.for_gym(lead.gym_id).get()
+    assert call.outcome == "follow_up_needed" and "not a time with an offset" in call.notes

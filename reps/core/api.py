@@ -228,3 +228,20 @@ class StrictBooleanFilter(django_filters.TypedChoiceFilter):
         kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
         kwargs.setdefault("coerce", lambda value: value == "true")
         super().__init__(*args, **kwargs)
+
+
+class MomentFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date and time (with an offset, or in UTC), compared in UTC.
+
+    Python accepts offsets up to ±23:59, PostgreSQL only up to ±15:59: sent
+    as it came, "+23:28" would be a database error (schemathesis found it).
+    """
+
+    def filter(self, queryset, value):
+        if value is not None:
+            try:
+                value = value.astimezone(datetime.UTC)
+            except OverflowError:
+                name = next(name for name, one in self.parent.filters.items() if one is self)
+                raise ValidationError({name: ["That moment is out of range."]}) from None
+        return super().filter(queryset, value)
