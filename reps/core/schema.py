@@ -1,8 +1,9 @@
 """The API's error responses in the OpenAPI schema (drf-spectacular postprocessing hook).
 
 Every operation may answer with the one error shape of reps.core.errors:
-400 (bad input, including unknown query parameters), 401, 403, 404, 409 for
-writes, and 503 when the database is unavailable.
+400 (bad input, including unknown query parameters), 401, 403, 404, 409 and
+415 (a body that is no JSON, form or multipart data it can read) for writes,
+and 503 when the database is unavailable.
 """
 
 ERROR_SCHEMA = {
@@ -28,8 +29,10 @@ ERRORS = {
     "403": "Signed in, but not allowed to do this.",
     "404": "No such object in your gym (another gym's object answers the same).",
     "409": "The change conflicts with the data (or with a change made at the same moment).",
+    "415": "The body's content type is not one this operation reads.",
     "503": "The database is unavailable; try again shortly.",
 }
+WRITE_ERRORS = {"409", "415"}
 READ_METHODS = {"get", "head", "options"}
 
 
@@ -40,7 +43,7 @@ def add_error_responses(result, generator, request, public):
         for method, operation in path.items():
             responses = operation.setdefault("responses", {})
             for status, description in ERRORS.items():
-                if status == "409" and method in READ_METHODS:
+                if status in WRITE_ERRORS and method in READ_METHODS:
                     continue
                 responses.setdefault(status, {"description": description,
                                               "content": {"application/json": {"schema": reference}}})
