@@ -27,6 +27,8 @@ from reps.wsgi import application
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 3))
 REPEATABLE = "FUZZ_EXAMPLES" not in os.environ
 
+# Loaded while pytest collects, before the test database exists: the root conftest closes the
+# connection pool this may open, so that the tests do not reach the development database through it.
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application).exclude(
     # These would sign the fuzzing user out (or change its password) half-way.
     path_regex=r"auth/(logout|token/rotate)|users/\{id\}"
