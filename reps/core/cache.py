@@ -183,6 +183,12 @@ def invalidate(gym_id, namespaces):
 
 
 def invalidate_on_commit(gym_id, namespaces):
-    """Invalidate when the current transaction commits; a rollback invalidates nothing."""
+    """Invalidate when the current transaction commits; a rollback invalidates nothing.
+
+    The platform admin writes through its own database login
+    (reps.core.db.PlatformRouter): its transaction is that connection's.
+    """
+    from django.db import router
+
     namespaces = tuple(namespaces)
-    transaction.on_commit(lambda: invalidate(gym_id, namespaces))
+    transaction.on_commit(lambda: invalidate(gym_id, namespaces), using=router.db_for_write(None))
