@@ -67,7 +67,19 @@ def event_of(payload):
         raise ValidationError({"event": f"Expected one of {', '.join(sorted(EVENTS))}."})
     if not isinstance(call, dict) or not isinstance(call.get("call_id"), str) or not call["call_id"]:
         raise ValidationError({"call": "Expected a call object with a call_id."})
+    if _holds_nul(payload):  # PostgreSQL text and jsonb cannot store it
+        raise ValidationError("The body may not contain NUL characters.")
     return event, call, call["call_id"]
+
+
+def _holds_nul(value):
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def resolve(call):

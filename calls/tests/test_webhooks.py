@@ -70,7 +70,10 @@ def test_a_gym_with_its_own_key_is_verified_with_it(deliver, lead):
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b'{"event": "call_exploded", "call": {"call_id": "x"}}',
-                                  b'{"event": "call_ended", "call": {}}'])
+                                  b'{"event": "call_ended", "call": {}}',
+                                  # PostgreSQL cannot store a NUL character, in the call id or anywhere else.
+                                  b'{"event": "call_ended", "call": {"call_id": "a\\u0000b"}}',
+                                  b'{"event": "call_ended", "call": {"call_id": "x", "transcript": "\\u0000"}}'])
 def test_malformed_events_are_400(deliver, lead, body):
     assert deliver(None, body=body).status_code in (400,)
 

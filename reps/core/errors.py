@@ -19,7 +19,7 @@ from django.core.exceptions import (
     PermissionDenied,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, InterfaceError, OperationalError, models
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError, models
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
@@ -82,6 +82,12 @@ def _as_api_exception(exc):
         )
     if isinstance(exc, IntegrityError):
         return _integrity_error(exc)
+    if isinstance(exc, DataError):
+        # A value PostgreSQL cannot take (a NUL character, a number or date out of range): the input's fault.
+        logger.warning("Refused by the database as data: %s", exc)
+        return exceptions.ValidationError(
+            {"non_field_errors": ["A value of this request cannot be stored or compared (a NUL character, or out "
+                                  "of range)."]})
     if isinstance(exc, (OperationalError, InterfaceError)):
         if getattr(exc.__cause__, "sqlstate", None) in CONCURRENCY_FAILURES:
             # Two transactions collided (a deadlock, a serialization failure): the request may be retried.

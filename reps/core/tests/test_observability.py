@@ -142,3 +142,18 @@ def test_production_logs_are_json_lines_with_the_request_id():
     line = json.loads(result.stderr.strip().splitlines()[-1])
     assert line["level"] == "WARNING" and line["logger"] == "reps.sql" and line["duration_ms"] == 12.5
     assert line["request_id"] == "-"
+
+
+def test_a_value_the_database_refuses_as_data_is_a_400_and_writes_nothing(api, gym, monkeypatch):
+    def create_then_refused(self, serializer):
+        Lead.objects.create(gym_id=gym.pk, first_name="Half", last_name="Way", phone="+12125550199")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s::text", ["a\x00b"])  # PostgreSQL text cannot hold a NUL character
+
+    monkeypatch.setattr(LeadViewSet, "perform_create", create_then_refused)
+
+    response = api.post("/api/v1/leads/", {"first_name": "A", "last_name": "B", "phone": "+12125550198"},
+                        format="json")
+
+    assert response.status_code == 400 and "NUL" in response.json()["errors"]["non_field_errors"][0]
+    assert not Lead.objects.for_gym(gym).exists()
