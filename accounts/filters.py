@@ -1,13 +1,14 @@
 import django_filters
 
-from reps.core.api import StrictBooleanFilter
+from reps.core.filters import StrictBooleanFilter
 
-from .models import RoleName, User
+from .choices import RoleName
+from .models import User
 
 
 class UserFilter(django_filters.FilterSet):
     role = django_filters.MultipleChoiceFilter(field_name="role__name", choices=RoleName.choices)
-    is_active = StrictBooleanFilter()
+    is_active = StrictBooleanFilter(label="Active")
 
     class Meta:
         model = User

@@ -5,13 +5,8 @@ from django.db.models.functions import Lower
 
 from reps.core.models import BaseModel, phone_check
 
+from .choices import RoleName
 from .querysets import UserManager
-
-
-class RoleName(models.TextChoices):
-    OWNER = "owner", "Owner"
-    MANAGER = "manager", "Manager"
-    SALES = "sales", "Sales"
 
 
 class Role(models.Model):

@@ -1,6 +1,6 @@
 from django.contrib.auth.models import BaseUserManager
 
-from reps.core.querysets import TenantQuerySet
+from reps.tenancy.queryset import TenantQuerySet
 
 
 class UserQuerySet(TenantQuerySet):

@@ -1,11 +1,16 @@
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from typing import Any
+
 from rest_framework import serializers
 
-from .models import Role, RoleName, User
+from reps.core.serializers import StrictModelSerializer, StrictSerializer
+
+from .choices import RoleName
+from .models import Role, User
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(StrictModelSerializer):
     role = serializers.SlugRelatedField(slug_field="name", queryset=Role.objects.all(),
                                         help_text=f"One of: {', '.join(RoleName.values)}.")
     password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"},
@@ -17,10 +22,10 @@ class UserSerializer(serializers.ModelSerializer):
                   "created_at"]
         read_only_fields = ["id", "last_login", "created_at"]
 
-    def validate_email(self, value):
+    def validate_email(self, value: str) -> str:
         return value.strip().lower()
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is None and not attrs.get("password"):
             raise serializers.ValidationError({"password": ["Set a password for the new user."]})
         if attrs.get("password"):
@@ -33,10 +38,10 @@ class UserSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class LoginSerializer(serializers.Serializer):
+class LoginSerializer(StrictSerializer):
     email = serializers.EmailField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
 
 
-class TokenSerializer(serializers.Serializer):
+class TokenSerializer(StrictSerializer):
     token = serializers.CharField()

@@ -1,37 +1,48 @@
-"""Writes to a gym's staff accounts."""
+"""Writes to a gym's staff accounts and their API tokens."""
 
+import datetime
+import uuid
+from typing import Any
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from reps.core.querysets import gym_id_of
+from reps.tenancy.services import gym_service
 
-from .models import RoleName, User
+from .choices import RoleName
+from .models import User
 
 
-def _check_may_manage(actor, target_role, user=None):
+def _check_may_manage(actor: User, target_role: str | None, user: User | None = None) -> None:
     """Only an owner may make someone an owner or change an owner's account."""
     touches_owner = target_role == RoleName.OWNER or (user is not None and user.role.name == RoleName.OWNER)
     if touches_owner and actor.role.name != RoleName.OWNER:
         raise PermissionDenied("Only an owner can create or change an owner's account.")
 
 
-@transaction.atomic
-def create_staff_user(*, gym, actor, data):
+def _check_member(user: User, gym: uuid.UUID) -> None:
+    if user.gym_id != gym:
+        raise PermissionDenied("That user is not on this gym's staff.")
+
+
+@gym_service
+def create_staff_user(*, gym: uuid.UUID, actor: User, data: dict[str, Any]) -> User:
     data = dict(data)
     password = data.pop("password")
     _check_may_manage(actor, data["role"].name)
-    user = User(gym_id=gym_id_of(gym), **data)
+    user = User(gym_id=gym, **data)
     user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()
     return user
 
 
-@transaction.atomic
-def update_staff_user(*, gym, actor, user_id, data):
-    user = User.objects.for_gym(gym_id_of(gym)).select_related("role").select_for_update(of=("self",)).get_by_id(
-        user_id
+@gym_service
+def update_staff_user(*, gym: uuid.UUID, actor: User, user_id: Any, data: dict[str, Any]) -> User | None:
+    user: User | None = (
+        User.objects.for_gym(gym).select_related("role").select_for_update(of=("self",)).get_by_id(user_id)
     )
     if user is None:
         return None
@@ -52,6 +63,32 @@ def update_staff_user(*, gym, actor, user_id, data):
     return user
 
 
-def deactivate_staff_user(*, gym, actor, user_id):
+@gym_service
+def deactivate_staff_user(*, gym: uuid.UUID, actor: User, user_id: Any) -> User | None:
     """Staff are deactivated, not deleted: their calls and appointments keep their history."""
     return update_staff_user(gym=gym, actor=actor, user_id=user_id, data={"is_active": False})
+
+
+@gym_service
+def issue_token(*, gym: uuid.UUID, user: User) -> Token:
+    """The user's API token, a fresh one when theirs is older than API_TOKEN_TTL_HOURS."""
+    _check_member(user, gym)
+    token, _ = Token.objects.get_or_create(user=user)
+    if token.created < timezone.now() - datetime.timedelta(hours=settings.API_TOKEN_TTL_HOURS):
+        token = rotate_token(gym=gym, user=user)
+    return token
+
+
+@gym_service
+def rotate_token(*, gym: uuid.UUID, user: User) -> Token:
+    """Swap the user's token for a fresh one; the old one stops working at once."""
+    _check_member(user, gym)
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user)
+
+
+@gym_service
+def revoke_tokens(*, gym: uuid.UUID, user: User) -> None:
+    """Sign the user out of the API everywhere."""
+    _check_member(user, gym)
+    Token.objects.filter(user=user).delete()

@@ -1,26 +1,30 @@
-import datetime
+from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.views import LoginView
-from django.db import transaction
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status, views
-from rest_framework.authtoken.models import Token
+from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from reps.core.api import GymModelViewSet, GymScopedMixin
 from reps.core.permissions import MANAGERS
-from reps.core.scoping import set_transaction_gym
+from reps.tenancy.api import GymAPIView, GymModelViewSet
+from reps.tenancy.database import set_transaction_gym
 
 from .filters import UserFilter
 from .models import User
 from .serializers import LoginSerializer, TokenSerializer, UserSerializer
-from .services import create_staff_user, deactivate_staff_user, update_staff_user
+from .services import (
+    create_staff_user,
+    deactivate_staff_user,
+    issue_token,
+    revoke_tokens,
+    rotate_token,
+    update_staff_user,
+)
 
 
 @extend_schema(tags=["users"])
@@ -34,25 +38,25 @@ class UserViewSet(GymModelViewSet):
     ordering = ["email"]
     write_roles = MANAGERS
 
-    def shape_queryset(self, users):
+    def shape_queryset(self, users: Any) -> Any:
         return users.select_related("role")
 
-    def perform_create(self, serializer):
+    def perform_create(self, serializer: Any) -> None:
         serializer.instance = create_staff_user(gym=self.gym_id, actor=self.request.user, data=serializer.validated_data)
 
-    def perform_update(self, serializer):
+    def perform_update(self, serializer: Any) -> None:
         serializer.instance = update_staff_user(
             gym=self.gym_id, actor=self.request.user, user_id=serializer.instance.pk, data=serializer.validated_data
         )
 
-    def perform_destroy(self, instance):
+    def perform_destroy(self, instance: User) -> None:
         deactivate_staff_user(gym=self.gym_id, actor=self.request.user, user_id=instance.pk)
 
 
 @extend_schema(tags=["auth"], request=LoginSerializer,
                responses={200: TokenSerializer, 401: OpenApiResponse(description="Wrong email or password."),
                           429: OpenApiResponse(description="Too many sign-in attempts from this address.")})
-class TokenView(GymScopedMixin, views.APIView):
+class TokenView(GymAPIView):
     """Exchange a staff member's email and password for an API token (`Authorization: Token <token>`)."""
 
     authentication_classes = []
@@ -60,46 +64,32 @@ class TokenView(GymScopedMixin, views.APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
-    def get_authenticate_header(self, request):
+    def get_authenticate_header(self, request: Request) -> str:
         return "Token"  # so that a failed login is a 401, not a 403
 
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         login = LoginSerializer(data=request.data)
         login.is_valid(raise_exception=True)
         user = authenticate(request, username=login.validated_data["email"], password=login.validated_data["password"])
         if user is None or user.gym_id is None:
             raise AuthenticationFailed("Wrong email or password.")
-        set_transaction_gym(user.gym_id)  # the token is read and written in the user's gym
-        token, _ = Token.objects.get_or_create(user=user)
-        if token.created < timezone.now() - datetime.timedelta(hours=settings.API_TOKEN_TTL_HOURS):
-            token = rotate_token(user)
-        return Response({"token": token.key})
+        return Response({"token": issue_token(gym=user.gym_id, user=user).key})
 
 
 @extend_schema(tags=["auth"], request=None, responses={200: TokenSerializer})
-class RotateTokenView(GymScopedMixin, views.APIView):
+class RotateTokenView(GymAPIView):
     """Swap the token this request was made with for a fresh one; the old one stops working at once."""
 
-    permission_classes = [IsAuthenticated]
-
-    def post(self, request):
-        return Response({"token": rotate_token(request.user).key})
-
-
-def rotate_token(user):
-    with transaction.atomic():
-        Token.objects.filter(user=user).delete()
-        return Token.objects.create(user=user)
+    def post(self, request: Request) -> Response:
+        return Response({"token": rotate_token(gym=self.gym_id, user=request.user).key})
 
 
 @extend_schema(tags=["auth"], request=None, responses={204: None})
-class LogoutView(GymScopedMixin, views.APIView):
+class LogoutView(GymAPIView):
     """Revoke the token this request was made with (and end the session, if any)."""
 
-    permission_classes = [IsAuthenticated]
-
-    def post(self, request):
-        Token.objects.filter(user=request.user).delete()
+    def post(self, request: Request) -> Response:
+        revoke_tokens(gym=self.gym_id, user=request.user)
         if hasattr(request, "session"):
             request.session.flush()
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -110,6 +100,6 @@ class BrowsableApiLoginView(LoginView):
 
     template_name = "rest_framework/login.html"
 
-    def form_valid(self, form):
+    def form_valid(self, form: Any) -> Any:
         set_transaction_gym(form.get_user().gym_id)
         return super().form_valid(form)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from reps.core.admin import TenantAdmin
+from reps.tenancy.admin import TenantAdmin
 
 from .models import Appointment
 

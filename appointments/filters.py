@@ -3,9 +3,11 @@ import django_filters
 from accounts.models import User
 from gyms.models import Branch
 from leads.models import Lead
-from reps.core.api import GymModelChoiceFilter, MomentFilter
+from reps.core.filters import MomentFilter
+from reps.tenancy.api import GymModelChoiceFilter
 
-from .models import Appointment, AppointmentStatus
+from .choices import AppointmentStatus
+from .models import Appointment
 
 
 class AppointmentFilter(django_filters.FilterSet):

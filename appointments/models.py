@@ -1,31 +1,17 @@
 import datetime
 
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.contrib.postgres.fields import RangeOperators
 from django.db import models
-from django.db.models import F, Func, Q
+from django.db.models import F, Q
 
 from gyms.models import GymSettings
+from leads.querysets import LEAD_DASHBOARD
 from reps.core.models import TenantModel
-from reps.core.querysets import tenant_manager
+from reps.tenancy.queryset import tenant_manager
 
-from .querysets import ACTIVE_STATUSES, AppointmentQuerySet
-
-
-class AppointmentStatus(models.TextChoices):
-    SCHEDULED = "scheduled", "Scheduled"
-    CONFIRMED = "confirmed", "Confirmed"
-    COMPLETED = "completed", "Completed"
-    CANCELLED = "cancelled", "Cancelled"
-    NO_SHOW = "no_show", "No-show"
-
-
-class TimeRange(Func):
-    """tstzrange(start, end, '[)'): the half-open interval [start, end)."""
-
-    function = "TSTZRANGE"
-    output_field = DateTimeRangeField()
-
+from .choices import ACTIVE_STATUSES, AppointmentStatus
+from .querysets import APPOINTMENT_STATS, AppointmentQuerySet, TimeRange
 
 class Appointment(TenantModel):
     """A tour or trial session booked with a lead, usually with a staff member."""
@@ -48,6 +34,8 @@ class Appointment(TenantModel):
     )
 
     objects = tenant_manager(AppointmentQuerySet)
+
+    cache_namespaces = (APPOINTMENT_STATS, LEAD_DASHBOARD)
 
     class Meta:
         ordering = ["scheduled_time"]

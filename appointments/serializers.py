@@ -1,27 +1,35 @@
+from typing import Any
+
 from rest_framework import serializers
 
 from accounts.models import User
 from calls.models import CallLog
 from gyms.models import Branch
 from leads.models import Lead
-from reps.core.api import GymRelatedField
+from reps.core.serializers import StrictModelSerializer, StrictSerializer
+from reps.tenancy.api import GymRelatedField
 
-from .models import Appointment, AppointmentStatus
+from .choices import AppointmentStatus
+from .models import Appointment
 
 
 class StaffField(GymRelatedField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(User, **kwargs)
 
-    def get_queryset(self):
+    def get_queryset(self) -> Any:
         return super().get_queryset().filter(is_active=True)
 
 
-class AppointmentSerializer(serializers.ModelSerializer):
+class AppointmentSerializer(StrictModelSerializer):
     """An appointment; its status changes through POST /appointments/{id}/status/."""
 
+    read_only_hints = {"status": "POST /api/v1/appointments/{id}/status/"}
+
     lead = GymRelatedField(Lead)
-    staff = StaffField(allow_null=True, required=False)
+    staff = StaffField(allow_null=True, required=False, help_text=(
+        "The staff member it is booked with. Left out when booking: the first sales person free at that time"
+        " (a 400 naming staff when nobody is); null: nobody."))
     branch = GymRelatedField(Branch, allow_null=True, required=False)
     call = GymRelatedField(CallLog, allow_null=True, required=False)
     end_time = serializers.DateTimeField(
@@ -35,11 +43,11 @@ class AppointmentSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "status", "created_at", "updated_at"]
 
 
-class AppointmentStatusSerializer(serializers.Serializer):
+class AppointmentStatusSerializer(StrictSerializer):
     status = serializers.ChoiceField(AppointmentStatus.choices)
 
 
-class ConflictSerializer(serializers.Serializer):
+class ConflictSerializer(StrictSerializer):
     status = serializers.IntegerField(default=409)
     code = serializers.CharField(default="appointment_conflict")
     detail = serializers.CharField()

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from reps.core.admin import TenantAdmin, TenantInline
+from reps.tenancy.admin import TenantAdmin, TenantInline
 
 from .models import CallLog, CallTranscript, Campaign, VoiceWebhookEvent
 

@@ -1,9 +1,11 @@
 import django_filters
 
 from leads.models import Lead
-from reps.core.api import GymModelChoiceFilter, MomentFilter, StrictBooleanFilter
+from reps.core.filters import MomentFilter, StrictBooleanFilter
+from reps.tenancy.api import GymModelChoiceFilter
 
-from .models import CallLog, CallOutcome, CallStatus, Campaign, CampaignStatus
+from .choices import CallOutcome, CallStatus, CampaignStatus
+from .models import CallLog, Campaign
 
 
 class CallLogFilter(django_filters.FilterSet):
@@ -11,7 +13,7 @@ class CallLogFilter(django_filters.FilterSet):
     outcome = django_filters.MultipleChoiceFilter(choices=CallOutcome.choices)
     lead = GymModelChoiceFilter(model=Lead)
     campaign = GymModelChoiceFilter(model=Campaign)
-    is_ai_call = StrictBooleanFilter()
+    is_ai_call = StrictBooleanFilter(label="Placed by the AI agent")
     start_after = MomentFilter(field_name="start_time", lookup_expr="gte")
     start_before = MomentFilter(field_name="start_time", lookup_expr="lt")
 

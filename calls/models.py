@@ -1,17 +1,12 @@
 from django.db import models
 from django.db.models import F, Q
 
+from leads.querysets import PRIORITIZED_LEADS
 from reps.core.models import TenantModel, same_gym_key
-from reps.core.querysets import tenant_manager
+from reps.tenancy.queryset import tenant_manager
 
-from .querysets import CallLogQuerySet, CampaignQuerySet
-
-
-class CampaignStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ACTIVE = "active", "Active"
-    PAUSED = "paused", "Paused"
-    COMPLETED = "completed", "Completed"
+from .choices import CallDirection, CallOutcome, CallStatus, CampaignStatus, WebhookStatus
+from .querysets import CALL_METRICS, CallLogQuerySet, CampaignQuerySet
 
 
 class Campaign(TenantModel):
@@ -39,29 +34,6 @@ class Campaign(TenantModel):
 
     def __str__(self):
         return self.name
-
-
-class CallStatus(models.TextChoices):
-    SCHEDULED = "scheduled", "Scheduled"
-    IN_PROGRESS = "in_progress", "In progress"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    NO_ANSWER = "no_answer", "No answer"
-
-
-class CallOutcome(models.TextChoices):
-    APPOINTMENT_BOOKED = "appointment_booked", "Appointment booked"
-    FOLLOW_UP_NEEDED = "follow_up_needed", "Follow-up needed"
-    NOT_INTERESTED = "not_interested", "Not interested"
-    WRONG_NUMBER = "wrong_number", "Wrong number"
-    VOICEMAIL = "voicemail", "Voicemail"
-    NO_ANSWER = "no_answer", "No answer"
-    OTHER = "other", "Other"
-
-
-class CallDirection(models.TextChoices):
-    OUTBOUND = "outbound", "Outbound"
-    INBOUND = "inbound", "Inbound"
 
 
 class CallLog(TenantModel):
@@ -93,6 +65,9 @@ class CallLog(TenantModel):
 
     objects = tenant_manager(CallLogQuerySet)
 
+    # What a change to a call makes stale: its metrics, and its lead's place among the prioritized.
+    cache_namespaces = (CALL_METRICS, PRIORITIZED_LEADS)
+
     class Meta:
         ordering = ["-start_time"]
         constraints = [
@@ -117,7 +92,7 @@ class CallLog(TenantModel):
             models.Index(fields=["lead", "-start_time"], name="calllog_lead_start_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Call to {self.lead_id} ({self.get_status_display()})"
 
 
@@ -130,12 +105,6 @@ class CallTranscript(TenantModel):
 
     def __str__(self):
         return f"Transcript of {self.call_id}"
-
-
-class WebhookStatus(models.TextChoices):
-    PROCESSED = "processed", "Processed"
-    UNMATCHED = "unmatched", "Unmatched: no gym or lead found, kept for review"
-    FAILED = "failed", "Failed"
 
 
 class VoiceWebhookEvent(models.Model):

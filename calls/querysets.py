@@ -1,8 +1,20 @@
+"""The calls' repository: CallLogQuerySet and the (cached) call repository."""
+
+import datetime
+from typing import Any
+
+from django.conf import settings
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
+from reps.core import cache
 from reps.core.dates import local_day_bounds
-from reps.core.querysets import TenantQuerySet
+from reps.core.repositories import CachedRepository, Repository
+from reps.tenancy.queryset import TenantQuerySet
+
+from .choices import CallOutcome, CallStatus
+
+CALL_METRICS = cache.namespace("call_metrics", 600)
 
 
 class CampaignQuerySet(TenantQuerySet):
@@ -10,31 +22,29 @@ class CampaignQuerySet(TenantQuerySet):
 
 
 class CallLogQuerySet(TenantQuerySet):
-    def upcoming(self, limit=20):
+    def upcoming(self, limit: int = 20) -> "CallLogQuerySet":
         """Scheduled calls still to come, soonest first, with their leads."""
         return (
-            self.filter(status="scheduled", start_time__gt=timezone.now())
+            self.filter(status=CallStatus.SCHEDULED, start_time__gt=timezone.now())
             .select_related("lead")
             .order_by("start_time", "id")[:limit]
         )
 
-    def with_transcript(self):
+    def with_transcript(self) -> "CallLogQuerySet":
         return self.select_related("transcript")
 
-    def for_lead(self, lead):
+    def for_lead(self, lead: Any) -> "CallLogQuerySet":
         """The lead's calls, newest first; calls not yet timed come first."""
         lead_id = getattr(lead, "pk", lead)
         return self.filter(lead_id=lead_id).order_by(F("start_time").desc(nulls_first=True), "-created_at")
 
-    def metrics(self, start_date, end_date):
+    def metrics(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, Any]:
         """Calls started in [start_date, end_date] (the gym's local days), in one query.
 
         {"total_calls": n, "avg_duration": whole seconds over calls with a
         duration (0 when none), "outcomes": {every outcome: count}}. One pass
         grouped by outcome over the covering (gym, start_time) index.
         """
-        from calls.models import CallOutcome
-
         start, end = local_day_bounds(start_date, end_date, self.scoped_gym().timezone)
         rows = (
             self.filter(start_time__gte=start, start_time__lt=end)
@@ -50,3 +60,24 @@ class CallLogQuerySet(TenantQuerySet):
             if row["outcome"] in outcomes:
                 outcomes[row["outcome"]] = row["calls"]
         return {"total_calls": total, "avg_duration": seconds // timed if timed else 0, "outcomes": outcomes}
+
+
+class CallRepository(Repository):
+    model_label = "calls.CallLog"
+
+    def upcoming(self, limit: int = 20) -> list[Any]:
+        return list(self.objects.upcoming(limit))
+
+    def metrics(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, Any]:
+        return self.objects.metrics(start_date, end_date)  # type: ignore[no-any-return]
+
+
+class CachedCallRepository(CachedRepository, CallRepository):
+    def metrics(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, Any]:
+        return self.cached(CALL_METRICS, {"start": start_date, "end": end_date},  # type: ignore[no-any-return]
+                           lambda: CallRepository.metrics(self, start_date, end_date))
+
+
+def call_repository(gym: Any) -> CallRepository:
+    """The gym's call repository: the cached one when settings.USE_CACHED_REPOSITORIES is on."""
+    return (CachedCallRepository if settings.USE_CACHED_REPOSITORIES else CallRepository)(gym)

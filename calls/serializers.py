@@ -1,27 +1,32 @@
+from typing import Any
+
 from rest_framework import serializers
 
 from leads.models import Lead
-from reps.core.api import GymRelatedField
+from reps.core.serializers import StrictModelSerializer, StrictSerializer
+from reps.tenancy.api import GymRelatedField
 
-from .models import CallLog, CallStatus, CallTranscript, Campaign
+from .choices import CallStatus
+from .models import CallLog, CallTranscript, Campaign
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSerializer(StrictModelSerializer):
     class Meta:
         model = Campaign
         fields = ["id", "name", "description", "status", "starts_on", "ends_on", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
-class CallTranscriptSerializer(serializers.ModelSerializer):
+class CallTranscriptSerializer(StrictModelSerializer):
     class Meta:
         model = CallTranscript
         fields = ["content", "utterances", "created_at"]
 
 
-class CallLogSerializer(serializers.ModelSerializer):
+class CallLogSerializer(StrictModelSerializer):
     """A call; its status changes through POST /calls/{id}/status/."""
 
+    read_only_hints = {"status": "POST /api/v1/calls/{id}/status/"}
     lead = GymRelatedField(Lead)
     campaign = GymRelatedField(Campaign, allow_null=True, required=False)
     recording_url = serializers.CharField(read_only=True, help_text="The recording's address; empty when none.")
@@ -43,33 +48,33 @@ class CallLogDetailSerializer(CallLogSerializer):
         fields = CallLogSerializer.Meta.fields + ["transcript"]
 
 
-class CallStatusSerializer(serializers.Serializer):
+class CallStatusSerializer(StrictSerializer):
     status = serializers.ChoiceField(CallStatus.choices)
 
 
-class CallMetricsSerializer(serializers.Serializer):
+class CallMetricsSerializer(StrictSerializer):
     total_calls = serializers.IntegerField()
     avg_duration = serializers.IntegerField(help_text="Seconds, over calls with a duration.")
     outcomes = serializers.DictField(child=serializers.IntegerField())
 
 
-class QueueCallsSerializer(serializers.Serializer):
+class QueueCallsSerializer(StrictSerializer):
     leads = GymRelatedField(Lead, many=True, required=False, help_text="The leads to call.")
     campaign = GymRelatedField(Campaign, required=False, help_text="Or: every open lead, for this campaign.")
     at = serializers.DateTimeField(required=False, help_text="Not before this time (default: now).")
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("leads")) == bool(attrs.get("campaign")):
             raise serializers.ValidationError("Give either leads or a campaign.")
         return attrs
 
 
-class SkippedLeadSerializer(serializers.Serializer):
+class SkippedLeadSerializer(StrictSerializer):
     lead = serializers.UUIDField()
     reason = serializers.CharField()
 
 
-class QueueReportSerializer(serializers.Serializer):
+class QueueReportSerializer(StrictSerializer):
     queued = serializers.ListField(child=serializers.UUIDField(), help_text="The queued calls' ids.")
     skipped = SkippedLeadSerializer(many=True)
     start_time = serializers.DateTimeField(help_text="When the calls will be placed, within calling hours.")

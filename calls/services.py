@@ -1,17 +1,24 @@
-"""Writes to calls. Each service takes the gym explicitly and runs in one transaction."""
+"""Writes to calls. Each service takes the gym explicitly and runs in its gym's transaction (gym_service)."""
 
 import datetime
+import uuid
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from reps.core.querysets import gym_id_of
-from reps.core.repositories import affected_by, invalidate_after
+from gyms.models import AISettings, Gym, GymSettings
+from leads.choices import OPEN_STATUSES
+from leads.models import Lead
+from reps.core.cache import affected_by, invalidate_after
 from reps.core.transitions import check_transition
+from reps.tenancy.database import gym_transaction, gyms_with_due_calls
+from reps.tenancy.services import gym_service
 
-from .models import CallLog, CallStatus, Campaign
+from .choices import PENDING_STATUSES, CallStatus
+from .models import CallLog, Campaign
+from .voice import PlatformError, RetellClient
 
 # Which status a call may move to from each status. A failed or unanswered
 # call may be scheduled again (a retry); a completed call is final.
@@ -24,15 +31,15 @@ CALL_TRANSITIONS = {
 }
 
 
-@transaction.atomic
-def update_call_status(*, gym, call_id, status):
+@gym_service
+def update_call_status(*, gym: uuid.UUID, call_id: Any, status: str) -> CallLog | None:
     """Move the gym's call to `status`; None when the gym has no such call.
 
     Starting a call stamps its real start time; completing it stamps its end
     time and duration (from the start, when it has one). An illegal change,
     like completed to scheduled, raises InvalidTransition.
     """
-    call = CallLog.objects.for_gym(gym_id_of(gym)).select_for_update().get_by_id(call_id)
+    call: CallLog | None = CallLog.objects.for_gym(gym).select_for_update().get_by_id(call_id)
     if call is None:
         return None
     check_transition(CALL_TRANSITIONS, call.status, status, "call status")
@@ -50,17 +57,14 @@ def update_call_status(*, gym, call_id, status):
             call.duration = int((now - call.start_time).total_seconds())
     call.status = status
     call.save(update_fields=["status", "start_time", "end_time", "duration", "updated_at"])
-    invalidate_after(call.gym_id, affected_by(CallLog))
+    invalidate_after(gym, affected_by(CallLog))
     return call
 
 
 # --- Outbound AI calls -----------------------------------------------------------------------
 
-OPEN_LEAD_STATUSES = ("new", "contacted", "qualified")
-PENDING_STATUSES = (CallStatus.SCHEDULED, CallStatus.IN_PROGRESS)
 
-
-def next_calling_time(gym, gym_settings, after):
+def next_calling_time(gym: Gym, gym_settings: GymSettings, after: datetime.datetime) -> datetime.datetime:
     """The first moment at or after `after` inside the gym's calling hours, in its time zone."""
     local = after.astimezone(gym.tzinfo)
     for days in range(0, 3):
@@ -74,13 +78,13 @@ def next_calling_time(gym, gym_settings, after):
     raise AssertionError("calling hours always open within two days")
 
 
-def why_not_call(lead, attempts, pending, max_attempts):
+def why_not_call(lead: Lead, attempts: int, pending: bool, max_attempts: int) -> str | None:
     """Why this lead may not get an AI call now, or None when it may."""
     if lead.do_not_call:
         return "The lead asked not to be called."
     if lead.consent_given_at is None:
         return "The lead has not consented to calls."
-    if lead.status not in OPEN_LEAD_STATUSES:
+    if lead.status not in OPEN_STATUSES:
         return f"The lead is {lead.status}."
     if pending:
         return "A call to the lead is already queued or in progress."
@@ -89,19 +93,16 @@ def why_not_call(lead, attempts, pending, max_attempts):
     return None
 
 
-@transaction.atomic
-def queue_ai_calls(*, gym, lead_ids=None, campaign_id=None, at=None):
+@gym_service
+def queue_ai_calls(*, gym: uuid.UUID, lead_ids: list[Any] | None = None, campaign_id: Any = None,
+                   at: datetime.datetime | None = None) -> dict[str, Any]:
     """Queue AI calls for these leads (or every open lead, for a campaign) within the gym's calling hours.
 
     Leads without consent, who opted out, who are not open, who already have a
     call queued, or who have had the gym's maximum number of AI calls are
     skipped with the reason. Returns {"queued": [call ids], "skipped": [{"lead", "reason"}]}.
     """
-    from gyms.models import AISettings, Gym, GymSettings
-    from leads.models import Lead
-
-    gym_id = gym_id_of(gym)
-    gym = Gym.objects.get(pk=gym_id)
+    gym_row = Gym.objects.get(pk=gym)
     settings_row = GymSettings.objects.for_gym(gym).get()
     if not AISettings.objects.for_gym(gym).filter(is_enabled=True).exists():
         raise ValidationError("The AI agent is switched off for this gym.")
@@ -115,7 +116,7 @@ def queue_ai_calls(*, gym, lead_ids=None, campaign_id=None, at=None):
         lead_ids = list(lead_ids)
         leads = leads.filter(pk__in=lead_ids)
     elif campaign is not None:
-        leads = leads.filter(status__in=OPEN_LEAD_STATUSES)
+        leads = leads.filter(status__in=OPEN_STATUSES)
     else:
         raise ValidationError("Name the leads or the campaign to call.")
     leads = leads.annotate(
@@ -125,71 +126,77 @@ def queue_ai_calls(*, gym, lead_ids=None, campaign_id=None, at=None):
     found = list(leads)
     if lead_ids is not None and len(found) != len(set(map(str, lead_ids))):
         raise ValidationError({"leads": "Some of these leads do not exist in this gym."})
-    start = next_calling_time(gym, settings_row, at or timezone.now())
+    start = next_calling_time(gym_row, settings_row, at or timezone.now())
     queued, skipped = [], []
     for lead in found:
         reason = why_not_call(lead, lead.attempts, lead.pending, settings_row.max_call_attempts)
         if reason:
             skipped.append({"lead": str(lead.pk), "reason": reason})
         else:
-            queued.append(CallLog(gym=gym, lead=lead, campaign=campaign, is_ai_call=True, start_time=start,
-                                  status=CallStatus.SCHEDULED, to_number=lead.phone, from_number=gym.phone))
+            queued.append(CallLog(gym=gym_row, lead=lead, campaign=campaign, is_ai_call=True, start_time=start,
+                                  status=CallStatus.SCHEDULED, to_number=lead.phone, from_number=gym_row.phone))
     CallLog.objects.bulk_create(queued)
-    invalidate_after(gym_id, affected_by(CallLog))
+    invalidate_after(gym, affected_by(CallLog))
     return {"queued": [str(call.pk) for call in queued], "skipped": skipped, "start_time": start.isoformat()}
 
 
 STALE_CLAIM = datetime.timedelta(minutes=15)
+DISPATCH_COUNTS = ("sent", "failed", "rescheduled", "cancelled")
 
 
-def dispatch_due_calls(*, client=None, now=None, limit=100):
-    """Send queued AI calls whose time has come to the voice platform (a job over every gym, one gym at a time).
+def dispatch_due_calls(*, client: Any = None, now: datetime.datetime | None = None, limit: int = 100) -> dict[str, int]:
+    """Send queued AI calls whose time has come to the voice platform: a job over every gym, one gym at a time.
 
-    The database names the gyms with calls due; each gym's calls are then
-    claimed inside that gym (row-level security), under row locks that other
-    dispatchers skip, so two dispatchers never send one call. Consent and
-    calling hours are checked again at the last moment. Returns counts by outcome.
+    The database names the gyms with calls due (before any gym is known);
+    each gym's calls are then dispatched by dispatch_gym_calls(). Returns counts by outcome.
     """
-    from django.db import connection
-
-    from reps.core.scoping import gym_scope
-
-    from .voice import PlatformError, RetellClient
-
     now = now or timezone.now()
-    counts = {"sent": 0, "failed": 0, "rescheduled": 0, "cancelled": 0}
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reps_gyms_with_due_calls(%s, %s)", [now, now - STALE_CLAIM])
-        gym_ids = [row[0] for row in cursor.fetchall()]
-    for gym_id in gym_ids:
+    counts = dict.fromkeys(DISPATCH_COUNTS, 0)
+    for gym_id in gyms_with_due_calls(now, now - STALE_CLAIM):
         if limit <= 0:
             break
-        with transaction.atomic(), gym_scope(gym_id):
-            calls = CallLog.objects.for_gym(gym_id)
-            # A claim that never got a platform id (the dispatcher died mid-way) is reported, not resent:
-            # the platform may have placed the call, and its webhooks will say so.
-            calls.filter(
-                is_ai_call=True, status=CallStatus.SCHEDULED, retell_call_id__isnull=True,
-                dispatched_at__lt=now - STALE_CLAIM,
-            ).update(status=CallStatus.FAILED, notes="The dispatch was interrupted; check the voice platform.")
-            due = list(
-                calls.select_for_update(skip_locked=True, of=("self",))
-                .filter(is_ai_call=True, status=CallStatus.SCHEDULED, retell_call_id__isnull=True,
-                        dispatched_at__isnull=True, start_time__lte=now)
-                .select_related("lead", "gym", "gym__settings", "gym__ai_settings", "gym__voice_settings")
-                .order_by("start_time")[:limit]
-            )
-            calls.filter(pk__in=[call.pk for call in due]).update(dispatched_at=now)
-        limit -= len(due)
-        for call in due:
-            outcome = _dispatch_one(call, client, now, RetellClient, PlatformError)
-            counts[outcome] += 1
-        if due:
-            invalidate_after(gym_id, affected_by(CallLog))
+        for outcome, count in dispatch_gym_calls(gym=gym_id, client=client, now=now, limit=limit).items():
+            counts[outcome] += count
+            limit -= count
     return counts
 
 
-def _dispatch_one(call, client, now, client_class, platform_error):
+@gym_service(atomic=False)  # claims and records in transactions; the platform is called between them
+def dispatch_gym_calls(*, gym: uuid.UUID, client: Any = None, now: datetime.datetime | None = None,
+                       limit: int = 100) -> dict[str, int]:
+    """Send the gym's due AI calls to the voice platform; counts by outcome.
+
+    The calls are claimed under row locks that other dispatchers skip, so two
+    dispatchers never send one call. Consent and calling hours are checked
+    again at the last moment.
+    """
+    now = now or timezone.now()
+    counts = dict.fromkeys(DISPATCH_COUNTS, 0)
+    with gym_transaction(gym):
+        calls = CallLog.objects.for_gym(gym)
+        # A claim that never got a platform id (the dispatcher died mid-way) is reported, not resent:
+        # the platform may have placed the call, and its webhooks will say so.
+        calls.filter(
+            is_ai_call=True, status=CallStatus.SCHEDULED, retell_call_id__isnull=True,
+            dispatched_at__lt=now - STALE_CLAIM,
+        ).update(status=CallStatus.FAILED, notes="The dispatch was interrupted; check the voice platform.")
+        due = list(
+            calls.select_for_update(skip_locked=True, of=("self",))
+            .filter(is_ai_call=True, status=CallStatus.SCHEDULED, retell_call_id__isnull=True,
+                    dispatched_at__isnull=True, start_time__lte=now)
+            .select_related("lead", "gym", "gym__settings", "gym__ai_settings", "gym__voice_settings")
+            .order_by("start_time")[:limit]
+        )
+        calls.filter(pk__in=[call.pk for call in due]).update(dispatched_at=now)
+    for call in due:
+        counts[_dispatch_one(call, client, now)] += 1
+    if due:
+        with gym_transaction(gym):
+            invalidate_after(gym, affected_by(CallLog))
+    return counts
+
+
+def _dispatch_one(call: CallLog, client: Any, now: datetime.datetime) -> str:
     """Check, send (in no transaction: the platform may be slow) and record one claimed call."""
     lead, gym = call.lead, call.gym
     reason = why_not_call(lead, 0, False, 1)
@@ -200,22 +207,20 @@ def _dispatch_one(call, client, now, client_class, platform_error):
     if allowed > now:
         _update_call(call, start_time=allowed, dispatched_at=None)
         return "rescheduled"
-    client = client or client_class(api_key=gym.voice_settings.platform_api_key or None)
+    client = client or RetellClient(api_key=gym.voice_settings.platform_api_key or None)
     try:
         response = client.create_phone_call(
             from_number=gym.phone, to_number=lead.phone, agent_id=gym.ai_settings.agent_id,
             metadata={"gym_id": str(gym.pk), "lead_id": str(lead.pk), "call_log_id": str(call.pk)},
             dynamic_variables={"first_name": lead.first_name, "gym_name": gym.name},
         )
-    except platform_error as error:
+    except PlatformError as error:
         _update_call(call, status=CallStatus.FAILED, notes=str(error)[:1000])
         return "failed"
     _update_call(call, retell_call_id=response.get("call_id"))
     return "sent"
 
 
-def _update_call(call, **fields):
-    from reps.core.scoping import gym_scope
-
-    with transaction.atomic(), gym_scope(call.gym_id):
+def _update_call(call: CallLog, **fields: Any) -> None:
+    with gym_transaction(call.gym_id):
         CallLog.objects.for_gym(call.gym_id).filter(pk=call.pk).update(**fields)

@@ -1,25 +1,22 @@
-import json
+from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import views
 from rest_framework.decorators import action
-from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 
-from leads.views import DATE_RANGE, LIMIT
-from reps.core import repositories
-from reps.core.api import (
-    GymScopedMixin,
-    TenantCrudViewSet,
-    date_range_params,
-    int_param,
-)
+from leads.views import DATE_RANGE, DATE_RANGE_PARAMS, LIMIT, LIMIT_PARAMS
+from reps.core.filters import date_range_params, int_param
+from reps.core.parsers import load_json
 from reps.core.permissions import MANAGERS
+from reps.tenancy.api import GymAPIView, TenantCrudViewSet
 
 from .filters import CallLogFilter, CampaignFilter
 from .models import CallLog, Campaign
+from .querysets import call_repository
 from .serializers import (
     CallLogDetailSerializer,
     CallLogSerializer,
@@ -42,10 +39,10 @@ class CallLogViewSet(TenantCrudViewSet):
     ordering_fields = ["start_time", "created_at", "duration", "status"]
     ordering = ["-created_at"]
 
-    def shape_queryset(self, calls):
+    def shape_queryset(self, calls: Any) -> Any:
         return calls.with_transcript() if self.action == "retrieve" else calls
 
-    def get_serializer_class(self):
+    def get_serializer_class(self) -> Any:
         if self.action == "retrieve":
             return CallLogDetailSerializer
         if self.action == "status":
@@ -53,23 +50,22 @@ class CallLogViewSet(TenantCrudViewSet):
         return CallLogSerializer
 
     @extend_schema(parameters=LIMIT, responses=CallLogSerializer(many=True))
-    @action(detail=False, pagination_class=None)
-    def upcoming(self, request):
+    @action(detail=False, pagination_class=None, extra_query_params=LIMIT_PARAMS)
+    def upcoming(self, request: Request) -> Response:
         """Scheduled calls still to come, soonest first."""
-        calls = repositories.calls(self.gym_id).upcoming(int_param(request, "limit", 20))
+        calls = call_repository(self.gym_id).upcoming(int_param(request, "limit", 20))
         return Response(CallLogSerializer(calls, many=True, context=self.get_serializer_context()).data)
 
     @extend_schema(parameters=DATE_RANGE, responses=CallMetricsSerializer)
-    @action(detail=False)
-    def metrics(self, request):
+    @action(detail=False, extra_query_params=DATE_RANGE_PARAMS)
+    def metrics(self, request: Request) -> Response:
         """Calls started over a range of the gym's local days: total, average duration, outcomes."""
-        repository = repositories.calls(self.gym_id)
-        start, end = date_range_params(request, lambda: repository.objects.scoped_gym().timezone)
-        return Response(repository.metrics(start, end))
+        start, end = date_range_params(request)
+        return Response(call_repository(self.gym_id).metrics(start, end))
 
     @extend_schema(request=CallStatusSerializer, responses=CallLogSerializer)
     @action(detail=True, methods=["post"])
-    def status(self, request, pk=None):
+    def status(self, request: Request, pk: Any = None) -> Response:
         """Move the call to a new status; completing it stamps its end time and duration."""
         call = self.get_object()
         payload = CallStatusSerializer(data=request.data)
@@ -93,7 +89,7 @@ class CampaignViewSet(TenantCrudViewSet):
     responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="Not a voice-platform event."),
                401: OpenApiResponse(description="Unsigned, badly signed or stale.")},
 )
-class RetellWebhookView(GymScopedMixin, views.APIView):
+class RetellWebhookView(GymAPIView):
     """Events from the voice platform (Retell): call_started, call_ended, call_analyzed.
 
     Signed with X-Retell-Signature (v=<unix ms>,d=<hex HMAC-SHA256 of the raw body and the ms>); an
@@ -103,12 +99,9 @@ class RetellWebhookView(GymScopedMixin, views.APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         body = request.body  # the raw bytes: the signature covers them, not re-serialized JSON
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise ValidationError("The body is not JSON.") from None
+        payload = load_json(body)
         try:
             verify(body, request.headers.get("X-Retell-Signature"), signing_keys(payload))
         except SignatureError as error:
@@ -117,17 +110,17 @@ class RetellWebhookView(GymScopedMixin, views.APIView):
         return Response({"received": True, "applied": record is not None,
                          "status": record.status if record else "duplicate"})
 
-    def get_authenticate_header(self, request):
+    def get_authenticate_header(self, request: Request) -> str:
         return "X-Retell-Signature"
 
 
 @extend_schema(tags=["calls"], request=QueueCallsSerializer, responses={201: QueueReportSerializer})
-class QueueCallsView(GymScopedMixin, views.APIView):
+class QueueCallsView(GymAPIView):
     """Queue AI calls for leads, or for every open lead with consent (a campaign), within calling hours."""
 
     model = CallLog
 
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         payload = QueueCallsSerializer(data=request.data, context=self.get_serializer_context())
         payload.is_valid(raise_exception=True)
         data = payload.validated_data

@@ -16,29 +16,25 @@ import contextlib
 import datetime
 import logging
 import uuid
+from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.models import User
 from appointments.models import Appointment
-from appointments.services import AppointmentConflict, book_appointment
-from gyms.models import Gym
-from leads.models import Lead, LeadStatus
+from appointments.services import FIRST_FREE_SALES_PERSON, AppointmentConflict, book_appointment, sales_staff
+from gyms.models import Gym, VoiceSettings
+from leads.choices import LeadStatus
+from leads.models import Lead
+from reps.core.cache import everything, invalidate_after
 from reps.core.phones import normalize_phone
-from reps.core.repositories import EVERYTHING, invalidate_after
-from reps.core.scoping import gym_of, gym_scope
+from reps.tenancy.database import gym_of, gym_scope
 
-from .models import (
-    CallLog,
-    CallOutcome,
-    CallStatus,
-    CallTranscript,
-    VoiceWebhookEvent,
-    WebhookStatus,
-)
+from .choices import CallOutcome, CallStatus, WebhookStatus
+from .models import CallLog, CallTranscript, VoiceWebhookEvent
 
 logger = logging.getLogger("reps.voice")
 
@@ -132,10 +128,8 @@ def _gym_by_number(number):
         return None
 
 
-def signing_keys(payload):
+def signing_keys(payload: Any) -> list[str]:
     """The API keys that may have signed this body: the gym's own, if it has one, then the default."""
-    from django.conf import settings
-
     keys = []
     try:
         _, call, _ = event_of(payload)
@@ -143,8 +137,6 @@ def signing_keys(payload):
     except ValidationError:
         gym = None
     if gym is not None:
-        from gyms.models import VoiceSettings
-
         with gym_scope(gym):
             own = VoiceSettings.objects.for_gym(gym).values_list("platform_api_key", flat=True).first()
         if own:
@@ -230,7 +222,7 @@ def _apply(gym, lead, known, call):
         lead.save(update_fields=[*lead_fields, "updated_at"])
     call_log.outcome = _outcome(call_log, analysis, custom) or call_log.outcome
     call_log.save(update_fields=["outcome", "notes", "updated_at"])
-    invalidate_after(gym, EVERYTHING)
+    invalidate_after(gym, everything())
     return call_log
 
 
@@ -306,24 +298,20 @@ def _book_if_agreed(gym, lead, call_log, custom):
     if start_utc is None:
         call_log.notes = f"The lead agreed to an appointment at {raw!r}, which is not a time with an offset."
         return False
-    # Any free sales person; a gym without sales staff gets an unassigned appointment.
-    for staff in _sales_staff(gym) or [None]:
-        try:
-            with transaction.atomic():
-                book_appointment(gym=gym, lead=lead, staff=staff, scheduled_time=start_utc, call=call_log,
-                                 title="Gym tour (booked by the AI agent)")
-            return True
-        except AppointmentConflict:
-            continue
-        except ValidationError as error:
+    # The first free sales person; a gym without sales staff gets an unassigned appointment.
+    staff = FIRST_FREE_SALES_PERSON if sales_staff(gym.pk) else None
+    try:
+        book_appointment(gym=gym, lead=lead, staff=staff, scheduled_time=start_utc, call=call_log,
+                         title="Gym tour (booked by the AI agent)")
+        return True
+    except ValidationError as error:
+        if "staff" not in getattr(error, "error_dict", {}):
             call_log.notes = f"The agreed appointment could not be booked: {'; '.join(error.messages)}"
             return False
+    except AppointmentConflict:
+        pass  # booked by someone else at the same moment
     call_log.notes = f"The lead agreed to {start.isoformat()}, but no sales person is free then: follow up."
     return False
-
-
-def _sales_staff(gym):
-    return list(User.objects.for_gym(gym).filter(is_active=True, role__name="sales").order_by("email"))
 
 
 def _outcome(call_log, analysis, custom):

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from reps.core.admin import TenantAdmin
-from reps.core.repositories import EVERYTHING, invalidate_after
+from reps.tenancy.admin import TenantAdmin
+from reps.core.cache import everything, invalidate_after
 
 from .models import (
     AISettings,
@@ -38,7 +38,7 @@ class GymAdmin(admin.ModelAdmin):
         # A gym added without filling the settings inlines still gets them.
         ensure_gym_settings(form.instance)
         # Its time zone or settings may have changed every figure.
-        invalidate_after(form.instance.pk, EVERYTHING)
+        invalidate_after(form.instance.pk, everything())
 
 
 @admin.register(Branch)

@@ -1,6 +1,8 @@
+from typing import Any
+
 import django_filters
 
-from reps.core.api import StrictBooleanFilter
+from reps.core.filters import StrictBooleanFilter
 
 from .models import Branch, KnowledgeBaseEntry
 
@@ -15,11 +17,11 @@ class BranchFilter(django_filters.FilterSet):
 
 class KnowledgeBaseEntryFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="full_text", label="Full-text search over title and content")
-    is_active = StrictBooleanFilter()
+    is_active = StrictBooleanFilter(label="Active")
 
     class Meta:
         model = KnowledgeBaseEntry
         fields = ["category", "is_active"]
 
-    def full_text(self, queryset, name, value):
+    def full_text(self, queryset: Any, name: str, value: str) -> Any:
         return queryset.matching(value)

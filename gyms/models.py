@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from reps.core.models import BaseModel, TenantModel, phone_check, same_gym_key
-from reps.core.querysets import tenant_manager
+from reps.tenancy.queryset import tenant_manager
 
 from .querysets import KnowledgeBaseEntryQuerySet, knowledge_base_document
 

@@ -1,7 +1,7 @@
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import F
 
-from reps.core.querysets import TenantQuerySet
+from reps.tenancy.queryset import TenantQuerySet
 
 # The text-search configuration of the knowledge base; the GIN index on
 # KnowledgeBaseEntry is built with it, so changing it needs a migration.

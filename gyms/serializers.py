@@ -1,6 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from reps.core.serializers import StrictModelSerializer
+
 from .models import (
     AISettings,
     Branch,
@@ -17,7 +19,7 @@ class LocalTimeField(serializers.TimeField):
     """A time of day in the gym's zone: OpenAPI's "time" format would demand a UTC offset."""
 
 
-class GymSettingsSerializer(serializers.ModelSerializer):
+class GymSettingsSerializer(StrictModelSerializer):
     calling_hours_start = LocalTimeField(required=False)
     calling_hours_end = LocalTimeField(required=False)
 
@@ -26,20 +28,20 @@ class GymSettingsSerializer(serializers.ModelSerializer):
         fields = ["default_appointment_minutes", "calling_hours_start", "calling_hours_end", "max_call_attempts"]
 
 
-class AISettingsSerializer(serializers.ModelSerializer):
+class AISettingsSerializer(StrictModelSerializer):
     class Meta:
         model = AISettings
         fields = ["is_enabled", "agent_id", "persona_name", "greeting", "instructions", "qualification_questions",
                   "max_call_minutes"]
 
 
-class VoiceSettingsSerializer(serializers.ModelSerializer):
+class VoiceSettingsSerializer(StrictModelSerializer):
     class Meta:
         model = VoiceSettings
         fields = ["voice_id", "language", "speaking_rate", "voicemail_message"]
 
 
-class GymSerializer(serializers.ModelSerializer):
+class GymSerializer(StrictModelSerializer):
     """The caller's own gym with its settings; each part can be updated on its own."""
 
     settings = GymSettingsSerializer(required=False)
@@ -53,14 +55,14 @@ class GymSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
-class BranchSerializer(serializers.ModelSerializer):
+class BranchSerializer(StrictModelSerializer):
     class Meta:
         model = Branch
         fields = ["id", "name", "address", "city", "state", "zip_code", "phone", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
-class KnowledgeBaseEntrySerializer(serializers.ModelSerializer):
+class KnowledgeBaseEntrySerializer(StrictModelSerializer):
     class Meta:
         model = KnowledgeBaseEntry
         fields = ["id", "title", "content", "category", "is_active", "created_at", "updated_at"]

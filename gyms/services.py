@@ -1,20 +1,28 @@
+"""Writes to gyms and their settings."""
+
+import uuid
+from typing import Any
+
 from django.db import transaction
 
-from reps.core.querysets import gym_id_of
-from reps.core.repositories import EVERYTHING, invalidate_after
+from reps.core.cache import everything, invalidate_after
+from reps.tenancy import services as generic
+from reps.tenancy.services import gym_service
 
 from .models import AISettings, Gym, GymSettings, VoiceSettings
 
+SETTINGS_PARTS = {"settings": GymSettings, "ai_settings": AISettings, "voice_settings": VoiceSettings}
 
-def ensure_gym_settings(gym):
-    """Create the gym's settings, AI settings and voice settings rows if missing."""
-    for model in (GymSettings, AISettings, VoiceSettings):
+
+def ensure_gym_settings(gym: Gym) -> None:
+    """Create the gym's settings, AI settings and voice settings rows if missing (platform code)."""
+    for model in SETTINGS_PARTS.values():
         model.objects.unscoped().get_or_create(gym=gym)
 
 
 @transaction.atomic
-def create_gym(*, name, timezone="UTC", country_code="US", **fields):
-    """A new gym with all its settings rows, validated."""
+def create_gym(*, name: str, timezone: str = "UTC", country_code: str = "US", **fields: Any) -> Gym:
+    """A new gym with all its settings rows, validated (platform code: on the platform login)."""
     gym = Gym(name=name, timezone=timezone, country_code=country_code, **fields)
     gym.full_clean()
     gym.save()
@@ -22,26 +30,19 @@ def create_gym(*, name, timezone="UTC", country_code="US", **fields):
     return gym
 
 
-SETTINGS_PARTS = {"settings": GymSettings, "ai_settings": AISettings, "voice_settings": VoiceSettings}
-
-
-@transaction.atomic
-def update_gym(*, gym, data):
+@gym_service
+def update_gym(*, gym: uuid.UUID, data: dict[str, Any]) -> Gym:
     """Update the gym and any of its settings parts ({"settings": {...}, "ai_settings": {...}, ...})."""
-    from reps.core import services as generic
-
-    gym = Gym.objects.select_for_update().get(pk=gym_id_of(gym))
+    row = Gym.objects.select_for_update().get(pk=gym)
     data = dict(data)
     parts = {name: data.pop(name) for name in list(data) if name in SETTINGS_PARTS}
     for name, value in data.items():
-        setattr(gym, name, value)
-    gym.full_clean()
-    gym.save()
-    ensure_gym_settings(gym)
+        setattr(row, name, value)
+    row.full_clean()
+    row.save()
     for name, values in parts.items():
         model = SETTINGS_PARTS[name]
-        row = model.objects.for_gym(gym).get()
-        generic.update(model, gym=gym, object_id=row.pk, data=values)
+        generic.update(model, gym=gym, object_id=model.objects.for_gym(gym).get().pk, data=values)
     # A new time zone moves every local day of every figure.
-    invalidate_after(gym, EVERYTHING)
-    return gym
+    invalidate_after(gym, everything())
+    return row

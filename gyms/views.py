@@ -1,8 +1,10 @@
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics
 
-from reps.core.api import GymScopedMixin, TenantCrudViewSet
 from reps.core.permissions import MANAGERS
+from reps.tenancy.api import GymRequestMixin, TenantCrudViewSet
 
 from .filters import BranchFilter, KnowledgeBaseEntryFilter
 from .models import Branch, Gym, KnowledgeBaseEntry
@@ -11,16 +13,16 @@ from .services import update_gym
 
 
 @extend_schema(tags=["gym"])
-class GymView(GymScopedMixin, generics.RetrieveUpdateAPIView):
+class GymView(GymRequestMixin, generics.RetrieveUpdateAPIView):  # type: ignore[type-arg]
     """The caller's own gym, with its settings, AI settings and voice settings."""
 
     serializer_class = GymSerializer
     write_roles = MANAGERS
 
-    def get_object(self):
+    def get_object(self) -> Gym:
         return Gym.objects.select_related("settings", "ai_settings", "voice_settings").get(pk=self.gym_id)
 
-    def perform_update(self, serializer):
+    def perform_update(self, serializer: Any) -> None:
         serializer.instance = update_gym(gym=self.gym_id, data=serializer.validated_data)
 
 

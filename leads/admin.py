@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from appointments.models import Appointment
 from calls.models import CallLog
-from reps.core.admin import ReadOnlyTenantInline, TenantAdmin, TenantInline
+from reps.tenancy.admin import ReadOnlyTenantInline, TenantAdmin, TenantInline
 
 from .models import Lead, LeadQualification, LeadTag, LeadTagAssignment
 

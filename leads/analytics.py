@@ -4,11 +4,13 @@ Unlike the seed's version it counts days in the gym's time zone, fills days
 without leads with zero, lists every status, and binds every parameter.
 """
 
+from typing import Any
+
 from django.db import connection
 
-from reps.core.querysets import gym_id_of
+from reps.tenancy.state import gym_id_of
 
-from .models import LeadStatus
+from .choices import LeadStatus
 
 DASHBOARD_SQL = """
 WITH gym AS (
@@ -62,7 +64,7 @@ SELECT json_build_object(
 """
 
 
-def lead_dashboard(gym, days=30, min_source_leads=10):
+def lead_dashboard(gym: Any, days: int = 30, min_source_leads: int = 10) -> dict[str, Any]:
     """{"lead_counts": {status: n}, "daily_leads": [{"date", "count"}] for the last `days` local days
     (today included, oldest first), "conversion_rates": [{"source", "total", "converted", "rate"}]
     for sources with more than `min_source_leads` leads, best rate first}."""

@@ -1,9 +1,13 @@
 import django_filters
 
-from gyms.models import Branch
-from reps.core.api import GymModelChoiceFilter, MomentFilter, StrictBooleanFilter
+from typing import Any
 
-from .models import Lead, LeadStatus, LeadTag
+from gyms.models import Branch
+from reps.core.filters import MomentFilter, StrictBooleanFilter
+from reps.tenancy.api import GymModelChoiceFilter
+
+from .choices import LeadStatus
+from .models import Lead, LeadTag
 
 
 class LeadFilter(django_filters.FilterSet):
@@ -13,14 +17,16 @@ class LeadFilter(django_filters.FilterSet):
     tag = GymModelChoiceFilter(model=LeadTag, field_name="tags")
     created_after = MomentFilter(field_name="created_at", lookup_expr="gte")
     created_before = MomentFilter(field_name="created_at", lookup_expr="lt")
-    has_qualification = StrictBooleanFilter(field_name="qualification", lookup_expr="isnull", exclude=True)
-    search = django_filters.CharFilter(method="search_leads", help_text="Name, email or phone fragment.")
+    has_qualification = StrictBooleanFilter(field_name="qualification", lookup_expr="isnull", exclude=True,
+                                            label="Has a qualification")
+    search = django_filters.CharFilter(method="search_leads", label="Search",
+                                       help_text="Name, email or phone fragment.")
 
     class Meta:
         model = Lead
         fields = ["status", "source", "branch", "tag", "created_after", "created_before", "has_qualification"]
 
-    def search_leads(self, queryset, name, value):
+    def search_leads(self, queryset: Any, name: str, value: str) -> Any:
         return queryset.matching(value)
 
 

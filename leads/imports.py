@@ -13,19 +13,21 @@ second time.
 import csv
 import io
 import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from gyms.models import Gym
+from reps.core.cache import affected_by, invalidate_after
 from reps.core.phones import normalize_phone
-from reps.core.querysets import gym_id_of
-from reps.core.repositories import affected_by, invalidate_after
-from reps.core.scoping import gym_scope
+from reps.tenancy.database import gym_transaction
+from reps.tenancy.services import gym_service
 
 from .models import Lead, LeadTag, LeadTagAssignment
 
@@ -53,9 +55,9 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     skipped: int = 0
-    errors: list = field(default_factory=list)  # [{"line": n, "errors": {field: [messages]}}]
+    errors: list[dict[str, Any]] = field(default_factory=list)  # [{"line": n, "errors": {field: [messages]}}]
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "created": self.created, "updated": self.updated, "skipped": self.skipped,
                 "errors": self.errors}
 
@@ -126,17 +128,20 @@ def parse_row(values, region, now, source_name):
     return fields, tags
 
 
-def import_leads(*, gym, text, on_duplicate="skip", source_name="upload", progress=None):
+@gym_service(atomic=False)  # a transaction per batch
+def import_leads(*, gym: uuid.UUID, text: str, on_duplicate: str = "skip", source_name: str = "upload",
+                 progress: Callable[[int], None] | None = None) -> ImportReport:
     """Import CSV `text` into the gym; returns an ImportReport. `progress(rows)` is called after each batch."""
     if on_duplicate not in ("skip", "update"):
         raise ValidationError({"on_duplicate": "Choose skip or update."})
-    gym = Gym.objects.get(pk=gym_id_of(gym))
+    with gym_transaction(gym):
+        country_code = Gym.objects.values_list("country_code", flat=True).get(pk=gym)
     report, batch, now = ImportReport(), [], timezone.now()
     seen_phones, seen_emails = set(), set()
     for line, values in read_rows(text):
         report.rows += 1
         try:
-            fields, tags = parse_row(values, gym.country_code, now, source_name)
+            fields, tags = parse_row(values, country_code, now, source_name)
         except ValidationError as error:
             report.errors.append({"line": line, "errors": error.message_dict})
             continue
@@ -159,9 +164,10 @@ def import_leads(*, gym, text, on_duplicate="skip", source_name="upload", progre
     return report
 
 
-def _write_batch(gym, batch, on_duplicate, report):
+def _write_batch(gym: uuid.UUID, batch: list[tuple[dict[str, Any], list[str]]], on_duplicate: str,
+                 report: ImportReport) -> None:
     """One transaction: find the batch's duplicates in two queries, create and update in bulk, tag."""
-    with transaction.atomic(), gym_scope(gym):
+    with gym_transaction(gym):
         leads = Lead.objects.for_gym(gym)
         phones = [fields["phone"] for fields, _ in batch]
         emails = [fields["email"] for fields, _ in batch if fields["email"]]
@@ -174,7 +180,7 @@ def _write_batch(gym, batch, on_duplicate, report):
         for fields, tags in batch:
             existing = by_phone.get(fields["phone"]) or by_email.get(fields["email"] or None)
             if existing is None:
-                lead = Lead(gym=gym, **fields)
+                lead = Lead(gym_id=gym, **fields)
                 new.append(lead)
             elif on_duplicate == "update":
                 lead = existing
@@ -199,17 +205,17 @@ def _write_batch(gym, batch, on_duplicate, report):
         invalidate_after(gym, affected_by(Lead))
 
 
-def _tag(gym, tagged):
+def _tag(gym: uuid.UUID, tagged: list[tuple[Lead, list[str]]]) -> None:
     names = {name for _, tags in tagged for name in tags}
     if not names:
         return
     existing = {tag.name.lower(): tag for tag in LeadTag.objects.for_gym(gym)}
     missing = sorted({name for name in names if name.lower() not in existing}, key=str.lower)
     created = LeadTag.objects.bulk_create(
-        [LeadTag(gym=gym, name=name) for name in {n.lower(): n for n in missing}.values()]
+        [LeadTag(gym_id=gym, name=name) for name in {n.lower(): n for n in missing}.values()]
     )
     existing.update({tag.name.lower(): tag for tag in created})
     LeadTagAssignment.objects.bulk_create(
-        [LeadTagAssignment(gym=gym, lead=lead, tag=existing[name.lower()]) for lead, tags in tagged for name in tags],
+        [LeadTagAssignment(gym_id=gym, lead=lead, tag=existing[name.lower()]) for lead, tags in tagged for name in tags],
         ignore_conflicts=True,
     )

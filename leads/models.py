@@ -5,17 +5,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower, Upper
 
 from reps.core.models import TenantModel, phone_check, same_gym_key
-from reps.core.querysets import tenant_manager
+from reps.tenancy.queryset import tenant_manager
 
-from .querysets import LeadQuerySet, LeadTagQuerySet
-
-
-class LeadStatus(models.TextChoices):
-    NEW = "new", "New"
-    CONTACTED = "contacted", "Contacted"
-    QUALIFIED = "qualified", "Qualified"
-    CONVERTED = "converted", "Converted"
-    LOST = "lost", "Lost"
+from .choices import InterestLevel, LeadStatus
+from .querysets import LEAD_DASHBOARD, LEAD_STATS, PRIORITIZED_LEADS, LeadQuerySet, LeadTagQuerySet
 
 
 class Lead(TenantModel):
@@ -43,6 +36,8 @@ class Lead(TenantModel):
     objects = tenant_manager(LeadQuerySet)
 
     phone_fields = ("phone",)
+    # The cached reads a change to a lead makes stale (reps.core.cache.affected_by).
+    cache_namespaces = (LEAD_STATS, PRIORITIZED_LEADS, LEAD_DASHBOARD)
 
     class Meta:
         ordering = ["-created_at"]
@@ -134,12 +129,6 @@ class LeadTagAssignment(TenantModel):
         return f"{self.lead} / {self.tag}"
 
 
-class InterestLevel(models.TextChoices):
-    LOW = "low", "Low"
-    MEDIUM = "medium", "Medium"
-    HIGH = "high", "High"
-
-
 class LeadQualification(TenantModel):
     """What the agent or staff learned about a lead; score ranks leads."""
 
@@ -151,6 +140,8 @@ class LeadQualification(TenantModel):
     timeline = models.CharField(max_length=100, blank=True, help_text="When the lead wants to start.")
     notes = models.TextField(blank=True)
     qualified_at = models.DateTimeField(null=True, blank=True)
+
+    cache_namespaces = (PRIORITIZED_LEADS,)
 
     class Meta:
         constraints = [

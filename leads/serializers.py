@@ -1,34 +1,43 @@
+from typing import Any
+
 from rest_framework import serializers
 
 from appointments.models import Appointment
 from calls.models import CallLog
 from gyms.models import Branch
-from reps.core.api import GymRelatedField
+from reps.core.serializers import StrictModelSerializer, StrictSerializer
+from reps.tenancy.api import GymRelatedField
 
-from .models import Lead, LeadQualification, LeadStatus, LeadTag
+from .choices import LeadStatus
+from .models import Lead, LeadQualification, LeadTag
 
 RECENT_CALLS = 5
 
 
-class LeadTagSerializer(serializers.ModelSerializer):
+class LeadTagSerializer(StrictModelSerializer):
     class Meta:
         model = LeadTag
         fields = ["id", "name", "color", "created_at"]
         read_only_fields = ["id", "created_at"]
 
 
-class LeadQualificationSerializer(serializers.ModelSerializer):
+class LeadQualificationSerializer(StrictModelSerializer):
     class Meta:
         model = LeadQualification
         fields = ["score", "interest_level", "fitness_goals", "budget", "timeline", "notes", "qualified_at"]
 
 
-class LeadSerializer(serializers.ModelSerializer):
-    """A lead in a list: with its tag ids and qualification score (two queries for any page)."""
+class LeadSerializer(StrictModelSerializer):
+    """A lead in a list: with its tag ids and qualification score (two queries for any page).
+
+    A new lead starts as new; its status changes through POST /leads/{id}/status/.
+    """
+
+    read_only_hints = {"status": "POST /api/v1/leads/{id}/status/"}
 
     branch = GymRelatedField(Branch, allow_null=True, required=False)
     tags = GymRelatedField(LeadTag, many=True, required=False)
-    status = serializers.ChoiceField(LeadStatus.choices, required=False)
+    status = serializers.ChoiceField(LeadStatus.choices, read_only=True)
     qualification_score = serializers.IntegerField(source="qualification.score", read_only=True, allow_null=True)
 
     class Meta:
@@ -36,16 +45,20 @@ class LeadSerializer(serializers.ModelSerializer):
         fields = ["id", "first_name", "last_name", "email", "phone", "status", "source", "notes", "branch", "tags",
                   "do_not_call", "consent_given_at", "consent_source", "qualification_score", "engagement_score",
                   "last_interaction", "created_at", "updated_at"]
-        read_only_fields = ["id", "engagement_score", "last_interaction", "created_at", "updated_at"]
+        read_only_fields = ["id", "status", "engagement_score", "last_interaction", "created_at", "updated_at"]
 
 
-class CallSummarySerializer(serializers.ModelSerializer):
+class LeadStatusSerializer(StrictSerializer):
+    status = serializers.ChoiceField(LeadStatus.choices)
+
+
+class CallSummarySerializer(StrictModelSerializer):
     class Meta:
         model = CallLog
         fields = ["id", "start_time", "end_time", "duration", "status", "outcome", "is_ai_call"]
 
 
-class AppointmentSummarySerializer(serializers.ModelSerializer):
+class AppointmentSummarySerializer(StrictModelSerializer):
     class Meta:
         model = Appointment
         fields = ["id", "scheduled_time", "end_time", "title", "status", "staff", "branch"]
@@ -62,24 +75,22 @@ class LeadDetailSerializer(LeadSerializer):
     class Meta(LeadSerializer.Meta):
         fields = LeadSerializer.Meta.fields + ["qualification", "tag_details", "recent_calls", "appointments"]
 
-    def get_recent_calls(self, lead) -> list[dict]:
+    def get_recent_calls(self, lead: Lead) -> list[dict[str, Any]]:
         # The calls are prefetched newest first; slicing the cache runs no query.
-        return CallSummarySerializer(lead.calls.all()[:RECENT_CALLS], many=True).data
+        return CallSummarySerializer(lead.calls.all()[:RECENT_CALLS], many=True).data  # type: ignore[attr-defined]
 
-
-
-class LeadImportSerializer(serializers.Serializer):
+class LeadImportSerializer(StrictSerializer):
     file = serializers.FileField(help_text="CSV with a header row: names, phone or mobile, email, source, tags...")
     on_duplicate = serializers.ChoiceField(["skip", "update"], default="skip",
                                            help_text="What to do with leads the gym has already (same phone or email).")
 
 
-class ImportErrorSerializer(serializers.Serializer):
+class ImportErrorSerializer(StrictSerializer):
     line = serializers.IntegerField()
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
-class LeadImportReportSerializer(serializers.Serializer):
+class LeadImportReportSerializer(StrictSerializer):
     rows = serializers.IntegerField()
     created = serializers.IntegerField()
     updated = serializers.IntegerField()

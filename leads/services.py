@@ -1,14 +1,17 @@
-"""Writes to leads. Each service takes the gym explicitly and runs in one transaction."""
+"""Writes to leads. Each service takes the gym explicitly and runs in its gym's transaction (gym_service)."""
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
-from reps.core import services as generic
-from reps.core.querysets import gym_id_of
-from reps.core.scoping import gym_scope
 from reps.core.transitions import check_transition
+from reps.tenancy import services as generic
+from reps.tenancy.services import gym_service
 
-from .models import Lead, LeadStatus, LeadTag, LeadTagAssignment
+from .choices import STARTING_STATUS, LeadStatus
+from .models import Lead, LeadTag, LeadTagAssignment
 
 # Which status a lead may move to from each status.
 LEAD_TRANSITIONS = {
@@ -21,59 +24,65 @@ LEAD_TRANSITIONS = {
 }
 
 
-def create_lead(*, gym, data):
-    """A new lead; its phone is stored in E.164 and must be new to the gym."""
+@gym_service
+def create_lead(*, gym: uuid.UUID, data: dict[str, Any]) -> Lead:
+    """A new lead, in the starting status; its phone is stored in E.164 and must be new to the gym."""
     data = dict(data)
-    status = data.pop("status", LeadStatus.NEW)
-    if status not in LeadStatus.values:
-        raise ValidationError({"status": f"{status!r} is not a lead status."})
-    return generic.create(Lead, gym=gym, data={**data, "status": status})
+    status = data.pop("status", STARTING_STATUS)
+    if status != STARTING_STATUS:
+        raise ValidationError({"status": f"A lead starts as {STARTING_STATUS}; it moves on through its status"
+                                         " changes (POST /api/v1/leads/{id}/status/)."})
+    lead: Lead = generic.create(Lead, gym=gym, data={**data, "status": status})
+    return lead
 
 
-def update_lead(*, gym, lead_id, data):
+@gym_service
+def update_lead(*, gym: uuid.UUID, lead_id: Any, data: dict[str, Any]) -> Lead | None:
     """Update the gym's lead; a status change follows LEAD_TRANSITIONS. None when the gym has no such lead."""
 
-    def check_status(lead, data):
+    def check_status(lead: Lead, data: dict[str, Any]) -> None:
         if "status" in data:
             check_transition(LEAD_TRANSITIONS, lead.status, data["status"], "lead status")
 
-    return generic.update(Lead, gym=gym, object_id=lead_id, data=data, check=check_status)
+    lead: Lead | None = generic.update(Lead, gym=gym, object_id=lead_id, data=data, check=check_status)
+    return lead
 
 
-def change_lead_status(*, gym, lead_id, status):
+@gym_service
+def change_lead_status(*, gym: uuid.UUID, lead_id: Any, status: str) -> Lead | None:
+    """Move the gym's lead to `status` (LEAD_TRANSITIONS); None when the gym has no such lead."""
     return update_lead(gym=gym, lead_id=lead_id, data={"status": status})
 
 
-def delete_lead(*, gym, lead_id):
+@gym_service
+def delete_lead(*, gym: uuid.UUID, lead_id: Any) -> bool:
     """Delete the lead with its qualification, tags, calls and appointments."""
     return generic.delete(Lead, gym=gym, object_id=lead_id)
 
 
-@transaction.atomic
-def set_lead_tags(*, gym, lead_id, tag_ids):
+@gym_service
+def set_lead_tags(*, gym: uuid.UUID, lead_id: Any, tag_ids: Iterable[Any]) -> Lead | None:
     """Replace the lead's tags with these tags of the same gym."""
-    gym_id = gym_id_of(gym)
-    with gym_scope(gym_id):
-        lead = Lead.objects.for_gym(gym_id).select_for_update().get_by_id(lead_id)
-        if lead is None:
-            return None
-        tag_ids = set(tag_ids)
-        tags = list(LeadTag.objects.for_gym(gym_id).filter(pk__in=tag_ids))
-        if len(tags) != len(tag_ids):
-            raise ValidationError({"tags": "Some of these tags do not exist in this gym."})
-        LeadTagAssignment.objects.for_gym(gym_id).filter(lead=lead).exclude(tag__in=tags).delete()
-        LeadTagAssignment.objects.bulk_create(
-            [LeadTagAssignment(gym_id=gym_id, lead=lead, tag=tag) for tag in tags], ignore_conflicts=True
-        )
-    return lead
+    lead = Lead.objects.for_gym(gym).select_for_update().get_by_id(lead_id)
+    if lead is None:
+        return None
+    wanted = set(tag_ids)
+    tags = list(LeadTag.objects.for_gym(gym).filter(pk__in=wanted))
+    if len(tags) != len(wanted):
+        raise ValidationError({"tags": "Some of these tags do not exist in this gym."})
+    LeadTagAssignment.objects.for_gym(gym).filter(lead=lead).exclude(tag__in=tags).delete()
+    LeadTagAssignment.objects.bulk_create(
+        [LeadTagAssignment(gym_id=gym, lead=lead, tag=tag) for tag in tags], ignore_conflicts=True
+    )
+    return lead  # type: ignore[no-any-return]
 
 
-def save_lead(*, gym, lead_id=None, data):
+@gym_service
+def save_lead(*, gym: uuid.UUID, lead_id: Any = None, data: dict[str, Any]) -> Lead | None:
     """Create (lead_id None) or update a lead, and replace its tags when data has "tags", in one transaction."""
     data = dict(data)
     tags = data.pop("tags", None)
-    with transaction.atomic():
-        lead = create_lead(gym=gym, data=data) if lead_id is None else update_lead(gym=gym, lead_id=lead_id, data=data)
-        if lead is not None and tags is not None:
-            set_lead_tags(gym=gym, lead_id=lead.pk, tag_ids=[getattr(tag, "pk", tag) for tag in tags])
+    lead = create_lead(gym=gym, data=data) if lead_id is None else update_lead(gym=gym, lead_id=lead_id, data=data)
+    if lead is not None and tags is not None:
+        set_lead_tags(gym=gym, lead_id=lead.pk, tag_ids=[getattr(tag, "pk", tag) for tag in tags])
     return lead

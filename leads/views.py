@@ -1,91 +1,107 @@
+from typing import Any
+
 from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import views
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 
-from reps.core import repositories
-from reps.core.api import (
-    GymModelViewSet,
-    GymScopedMixin,
-    TenantCrudViewSet,
-    date_range_params,
-    int_param,
-)
+from reps.core.filters import date_range_params, int_param
 from reps.core.permissions import MANAGERS
+from reps.tenancy.api import GymAPIView, GymModelViewSet, TenantCrudViewSet
 
 from .filters import LeadFilter, LeadTagFilter
 from .imports import import_leads
 from .models import Lead, LeadTag
+from .querysets import lead_repository
 from .serializers import (
     LeadDetailSerializer,
     LeadImportReportSerializer,
     LeadImportSerializer,
     LeadSerializer,
+    LeadStatusSerializer,
     LeadTagSerializer,
 )
-from .services import delete_lead, save_lead
+from .services import change_lead_status, delete_lead, save_lead
 
 DATE_RANGE = [
     OpenApiParameter("start", OpenApiTypes.DATE, description="First local day, inclusive (default: 29 days before end)."),
     OpenApiParameter("end", OpenApiTypes.DATE, description="Last local day, inclusive (default: today in the gym)."),
 ]
+DATE_RANGE_PARAMS = ("start", "end")
 LIMIT = [OpenApiParameter("limit", OpenApiTypes.INT, description="How many, 1 to 100 (default 20).")]
+LIMIT_PARAMS = ("limit",)
 
 
 @extend_schema(tags=["leads"])
 class LeadViewSet(GymModelViewSet):
+    """A gym's leads. Sales staff mark a lead lost; only owners and managers delete one."""
+
     model = Lead
     serializer_class = LeadSerializer
     filterset_class = LeadFilter
     ordering_fields = ["created_at", "updated_at", "first_name", "last_name", "status", "engagement_score",
                        "last_interaction"]
     ordering = ["-created_at"]
+    action_roles = {"destroy": MANAGERS}
 
-    def shape_queryset(self, leads):
+    def shape_queryset(self, leads: Any) -> Any:
         return leads.with_relationships() if self.action == "retrieve" else leads.with_summary()
 
-    def get_serializer_class(self):
-        return LeadDetailSerializer if self.action == "retrieve" else LeadSerializer
+    def get_serializer_class(self) -> Any:
+        if self.action == "retrieve":
+            return LeadDetailSerializer
+        if self.action == "status":
+            return LeadStatusSerializer
+        return LeadSerializer
 
-    def perform_create(self, serializer):
+    def perform_create(self, serializer: Any) -> None:
         serializer.instance = save_lead(gym=self.gym_id, data=serializer.validated_data)
 
-    def perform_update(self, serializer):
+    def perform_update(self, serializer: Any) -> None:
         serializer.instance = save_lead(gym=self.gym_id, lead_id=serializer.instance.pk, data=serializer.validated_data)
 
-    def perform_destroy(self, instance):
+    def perform_destroy(self, instance: Lead) -> None:
         delete_lead(gym=self.gym_id, lead_id=instance.pk)
 
+    @extend_schema(request=LeadStatusSerializer, responses=LeadSerializer)
+    @action(detail=True, methods=["post"])
+    def status(self, request: Request, pk: Any = None) -> Response:
+        """Move the lead to a new status (contacted, qualified, converted, lost; a lost lead may come back)."""
+        lead = self.get_object()
+        payload = LeadStatusSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        lead = change_lead_status(gym=self.gym_id, lead_id=lead.pk, status=payload.validated_data["status"])
+        return Response(LeadSerializer(lead, context=self.get_serializer_context()).data)
+
     @extend_schema(parameters=LIMIT, responses=LeadSerializer(many=True))
-    @action(detail=False, pagination_class=None)
-    def prioritized(self, request):
+    @action(detail=False, pagination_class=None, extra_query_params=LIMIT_PARAMS)
+    def prioritized(self, request: Request) -> Response:
         """Open leads most worth calling: best qualification score first, then newest."""
-        leads = repositories.leads(self.gym_id).prioritized(int_param(request, "limit", 20))
+        leads = lead_repository(self.gym_id).prioritized(int_param(request, "limit", 20))
         prefetch_related_objects(leads, Prefetch("tags", queryset=LeadTag.objects.for_gym(self.gym_id)))
         return Response(LeadSerializer(leads, many=True, context=self.get_serializer_context()).data)
 
     @extend_schema(parameters=DATE_RANGE, responses={200: {"type": "object", "additionalProperties": {"type": "integer"}}})
-    @action(detail=False)
-    def stats(self, request):
+    @action(detail=False, extra_query_params=DATE_RANGE_PARAMS)
+    def stats(self, request: Request) -> Response:
         """Leads created per status over a range of the gym's local days."""
-        repository = repositories.leads(self.gym_id)
-        start, end = date_range_params(request, lambda: repository.objects.scoped_gym().timezone)
-        return Response(repository.conversion_stats(start, end))
+        start, end = date_range_params(request)
+        return Response(lead_repository(self.gym_id).conversion_stats(start, end))
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=False)
-    def dashboard(self, request):
+    def dashboard(self, request: Request) -> Response:
         """Counts by status, leads per local day over the last 30 days, conversion rate by source."""
-        return Response(repositories.leads(self.gym_id).dashboard())
+        return Response(lead_repository(self.gym_id).dashboard())
 
 
 @extend_schema(tags=["leads"], request={"multipart/form-data": LeadImportSerializer},
                responses={200: LeadImportReportSerializer})
-class LeadImportView(GymScopedMixin, views.APIView):
+class LeadImportView(GymAPIView):
     """Import leads from a CSV file (owners and managers). Bad rows are reported by line; the rest are imported."""
 
     model = Lead
@@ -93,7 +109,7 @@ class LeadImportView(GymScopedMixin, views.APIView):
     parser_classes = [MultiPartParser]
     MAX_BYTES = 10 * 1024 * 1024
 
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         payload = LeadImportSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         upload = payload.validated_data["file"]

@@ -86,7 +86,7 @@ MIDDLEWARE = [
     # First: a request id and timing for everything below, errors included.
     "reps.core.observability.RequestMiddleware",
     # /admin/ works through the platform database login (DATABASE_PLATFORM_URL).
-    "reps.core.middleware.PlatformAdminMiddleware",
+    "reps.tenancy.admin.PlatformAdminMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves static files (admin, browsable API, API docs) from the app itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -125,7 +125,7 @@ TEMPLATES = [
 # (/admin/) reads and writes through it. Without it the admin uses
 # DATABASE_URL, which is right only when that login may bypass row-level
 # security (the test suite's superuser). Whatever the login, each request's
-# and job's transaction acts as DATABASE_APP_ROLE (reps.core.scoping).
+# and job's transaction acts as DATABASE_APP_ROLE (reps.tenancy).
 # DB_POOL turns psycopg's connection pool on (the default) or off; turn it
 # off behind PgBouncer in transaction mode, which also needs server-side
 # cursors off.
@@ -164,7 +164,7 @@ if DATABASE_PLATFORM_URL:
     DATABASES["platform"] = database_settings(DATABASE_PLATFORM_URL)
     DATABASES["platform"]["OPTIONS"].pop("pool", None)  # the admin's few connections need no pool
     DATABASES["platform"]["TEST"] = {"MIRROR": "default"}
-DATABASE_ROUTERS = ["reps.core.db.PlatformRouter"]
+DATABASE_ROUTERS = ["reps.tenancy.database.PlatformRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -214,6 +214,9 @@ CACHE_ERROR_LOG_SECONDS = env_int("CACHE_ERROR_LOG_SECONDS", 60)
 AUTH_USER_MODEL = "accounts.User"
 # Finds the user's gym first, so that row-level security lets the user be read.
 AUTHENTICATION_BACKENDS = ["accounts.authentication.GymUserBackend"]
+# After signing in at /api-auth/login/ without ?next=, and after signing out: the API's root.
+LOGIN_REDIRECT_URL = "/api/v1/"
+LOGOUT_REDIRECT_URL = "/api-auth/login/"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -245,8 +248,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["reps.core.permissions.IsGymMember"],
     "DEFAULT_PAGINATION_CLASS": "reps.core.pagination.Pagination",
+    # JSON with its nesting bounded (reps.core.parsers), forms, and multipart uploads.
+    "DEFAULT_PARSER_CLASSES": [
+        "reps.core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": [
-        "reps.core.filters.StrictQueryParams",
         "django_filters.rest_framework.DjangoFilterBackend",
         "reps.core.filters.StrictOrderingFilter",
     ],

@@ -3,12 +3,9 @@ from django.contrib.auth.views import LogoutView
 from django.db import transaction
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import (
-    SpectacularAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerView,
-)
-from rest_framework.routers import DefaultRouter
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import APIRootView, DefaultRouter
 
 import accounts.urls
 import appointments.urls
@@ -17,10 +14,34 @@ import gyms.urls
 import leads.urls
 from accounts.views import BrowsableApiLoginView
 from reps.core.views import healthz, livez, metrics_view
+from reps.tenancy.api import GymRequestMixin
 
 APPS = [gyms.urls, accounts.urls, leads.urls, calls.urls, appointments.urls]
 
-router = DefaultRouter()
+
+# The API's root, schema and docs work like every other view of the API: in a transaction where the
+# user's token or session can be read under row-level security.
+class ApiRootView(GymRequestMixin, APIRootView):
+    """The API's resources; every list, detail and action is linked from its list."""
+
+
+class SchemaView(GymRequestMixin, SpectacularAPIView):
+    permission_classes = [AllowAny]
+
+
+class SwaggerView(GymRequestMixin, SpectacularSwaggerView):
+    permission_classes = [AllowAny]
+
+
+class RedocView(GymRequestMixin, SpectacularRedocView):
+    permission_classes = [AllowAny]
+
+
+class Router(DefaultRouter):
+    APIRootView = ApiRootView
+
+
+router = Router()
 for app in APPS:
     for prefix, viewset, basename in app.routes:
         router.register(prefix, viewset, basename=basename)
@@ -39,9 +60,9 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", SwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", RedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api-auth/", include(api_auth)),
     path("livez", livez, name="livez"),
     path("healthz", healthz, name="healthz"),

@@ -128,9 +128,11 @@ def test_deleting_a_user_deactivates_them_and_revokes_their_token(staff, gym, ap
 
 
 def test_a_new_users_gym_is_the_callers(staff, gym, other_gym):
-    response = staff("owner").post("/api/v1/users/", new_user(gym=str(other_gym.pk)), format="json")
+    refused = staff("owner").post("/api/v1/users/", new_user(gym=str(other_gym.pk)), format="json")
+    created = staff("owner").post("/api/v1/users/", new_user(), format="json")
 
-    assert response.status_code == 201
+    assert refused.status_code == 400 and list(refused.json()["errors"]) == ["gym"]
+    assert created.status_code == 201
     assert User.objects.get(email="new-sales@example.com").gym_id == gym.pk
 
 

@@ -10,7 +10,7 @@ from django.contrib.postgres.operations import BtreeGistExtension
 from django.db import migrations, models
 
 import appointments.models
-from reps.core.db import same_gym_foreign_key
+from reps.tenancy.database import same_gym_foreign_key
 
 
 class Migration(migrations.Migration):

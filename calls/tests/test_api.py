@@ -38,10 +38,12 @@ def test_a_call_detail_has_its_transcript(api, gym):
 def test_status_is_not_writable_directly(api, gym):
     call = CallLogFactory(lead__gym=gym, status="scheduled")
 
-    api.patch(f"/api/v1/calls/{call.pk}/", {"status": "completed", "notes": "x"}, format="json")
+    response = api.patch(f"/api/v1/calls/{call.pk}/", {"status": "completed", "notes": "x"}, format="json")
 
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"status": ["Read-only here: change it with POST /api/v1/calls/{id}/status/."]}
     call.refresh_from_db()
-    assert (call.status, call.notes) == ("scheduled", "x")
+    assert (call.status, call.notes) == ("scheduled", "")
 
 
 def test_filters_metrics_and_upcoming(api, gym):

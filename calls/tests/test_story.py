@@ -14,7 +14,10 @@ from calls.tests.conftest import platform_call
 from gyms.models import AISettings, Gym
 from leads.models import Lead
 from leads.tests.factories import LeadQualificationFactory
-from reps.core import repositories
+from appointments.querysets import appointment_repository
+from calls.querysets import call_repository
+from leads.querysets import lead_repository
+from reps.tenancy.database import gym_transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -29,8 +32,9 @@ def test_imported_leads_are_called_book_and_show_up_in_the_figures(
     manager = api_client_for(UserFactory(gym=gym, role=RoleFactory(name="manager")))
     rival = LeadQualificationFactory(lead__gym=gym, score=60).lead  # ranks first before the story
     today = timezone.now().date()
-    stats = repositories.leads(gym).conversion_stats(today - datetime.timedelta(days=1), today)
-    assert repositories.leads(gym).prioritized()[0] == rival  # cached now
+    with gym_transaction(gym):
+        stats = lead_repository(gym).conversion_stats(today - datetime.timedelta(days=1), today)
+        assert lead_repository(gym).prioritized()[0] == rival  # cached now
 
     # 1. The gym imports its leads; two agreed to be called.
     csv = ("Name,Mobile,Consent\nJane Doe,212-555-0123,yes\nJohn Roe,212-555-0124,yes\nNo Consent,212-555-0125,\n")
@@ -71,17 +75,18 @@ def test_imported_leads_are_called_book_and_show_up_in_the_figures(
     assert (jane.status, jane.engagement_score) == ("contacted", 35)
 
     # 5. The figures reflect it (the cached ones were invalidated along the way).
-    after = repositories.leads(gym).conversion_stats(today - datetime.timedelta(days=1), today)
-    assert after["contacted"] == stats["contacted"] + 1 and after["new"] == stats["new"] + 2
-    metrics = repositories.calls(gym).metrics(today - datetime.timedelta(days=1), today)
-    assert metrics["outcomes"]["appointment_booked"] == 1
-    assert repositories.appointments(gym).stats(start.date(), start.date() + datetime.timedelta(days=1))[
-        "scheduled"] == 1
-    dashboard = repositories.leads(gym).dashboard()
-    assert dashboard["lead_counts"]["contacted"] == 1
-    # Jane now has a connected call; every open lead's rank is recomputed, not served stale.
-    assert set(repositories.leads(gym).prioritized()) == set(Lead.objects.for_gym(gym).filter(
-        status__in=["new", "contacted", "qualified"]))
+    with gym_transaction(gym):
+        after = lead_repository(gym).conversion_stats(today - datetime.timedelta(days=1), today)
+        assert after["contacted"] == stats["contacted"] + 1 and after["new"] == stats["new"] + 2
+        metrics = call_repository(gym).metrics(today - datetime.timedelta(days=1), today)
+        assert metrics["outcomes"]["appointment_booked"] == 1
+        assert appointment_repository(gym).stats(start.date(), start.date() + datetime.timedelta(days=1))[
+            "scheduled"] == 1
+        dashboard = lead_repository(gym).dashboard()
+        assert dashboard["lead_counts"]["contacted"] == 1
+        # Jane now has a connected call; every open lead's rank is recomputed, not served stale.
+        assert set(lead_repository(gym).prioritized()) == set(Lead.objects.for_gym(gym).filter(
+            status__in=["new", "contacted", "qualified"]))
 
 
 def _file(text):

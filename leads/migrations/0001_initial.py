@@ -8,7 +8,7 @@ import django.db.models.functions.text
 import django.utils.timezone
 from django.db import migrations, models
 
-from reps.core.db import same_gym_foreign_key
+from reps.tenancy.database import same_gym_foreign_key
 
 
 class Migration(migrations.Migration):

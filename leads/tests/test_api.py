@@ -65,13 +65,20 @@ def test_another_gyms_branch_or_tag_is_a_400_naming_the_field(api, gym, other_gy
         assert list(response.json()["errors"]) == [field]
 
 
-def test_status_changes_follow_the_rules(api, gym):
-    lead = LeadFactory(gym=gym, status="converted")
+def test_status_changes_go_through_the_status_action_and_follow_the_rules(api, gym):
+    lead = LeadFactory(gym=gym, status="new")
 
-    response = api.patch(f"/api/v1/leads/{lead.pk}/", {"status": "new"}, format="json")
+    moved = api.post(f"/api/v1/leads/{lead.pk}/status/", {"status": "converted"}, format="json")
+    refused = api.post(f"/api/v1/leads/{lead.pk}/status/", {"status": "new"}, format="json")
+    patched = api.patch(f"/api/v1/leads/{lead.pk}/", {"status": "lost"}, format="json")
 
-    assert response.status_code == 400
-    assert "cannot change from converted to new" in response.json()["errors"]["non_field_errors"][0]
+    assert (moved.status_code, moved.json()["status"]) == (200, "converted")
+    assert refused.status_code == 400
+    assert "cannot change from converted to new" in refused.json()["errors"]["non_field_errors"][0]
+    assert patched.status_code == 400
+    assert patched.json()["errors"] == {"status": ["Read-only here: change it with POST /api/v1/leads/{id}/status/."]}
+    lead.refresh_from_db()
+    assert lead.status == "converted"
 
 
 def test_filters_search_and_ordering(api, gym):

@@ -10,7 +10,7 @@ from gyms.tests.factories import GymFactory
 from leads.imports import import_leads
 from leads.models import Lead, LeadTag
 from leads.tests.factories import LeadFactory
-from reps.core.scoping import gym_scope
+from reps.tenancy.database import gym_scope
 
 pytestmark = pytest.mark.django_db
 

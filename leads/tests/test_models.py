@@ -8,7 +8,7 @@ from leads.tests.factories import (
     LeadTagAssignmentFactory,
     LeadTagFactory,
 )
-from reps.core.scoping import gym_scope
+from reps.tenancy.database import gym_scope
 from reps.core.testing import refused_by_database, validation_messages
 
 pytestmark = pytest.mark.django_db

@@ -22,10 +22,16 @@ import json
 import logging
 import threading
 import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache, caches
-from django.db import transaction
+from django.db import models, router, transaction
+from django_redis import get_redis_connection
+
+from reps.tenancy.state import gym_id_of
 
 from .metrics import CACHE_ERRORS, CACHE_HITS, CACHE_MISSES
 
@@ -35,6 +41,41 @@ EPOCH_KEY = "repo:epoch"
 LOCK_SECONDS = 30  # the longest one recompute may hold its key's lock
 WAIT_SECONDS = 2.0  # how long others wait for that recompute before computing themselves
 WAIT_STEP = 0.02
+
+# Every cached namespace and its TTL in seconds, as the apps' cached repositories declare them.
+NAMESPACES: dict[str, int] = {}
+
+
+def namespace(name: str, ttl: int) -> str:
+    """Declare a cached namespace with its TTL; returns its name."""
+    NAMESPACES[name] = ttl
+    return name
+
+
+def everything() -> tuple[str, ...]:
+    """Every namespace: what an admin edit or a change of the gym's time zone may have made stale."""
+    return tuple(NAMESPACES)
+
+
+def affected_by(model: type[models.Model]) -> tuple[str, ...]:
+    """The namespaces a change to a row of `model` makes stale: its `cache_namespaces`."""
+    return tuple(getattr(model, "cache_namespaces", ()))
+
+
+def affected_by_delete(model: type[models.Model]) -> tuple[str, ...]:
+    """What deleting a row of `model` makes stale: its namespaces and those of every row it takes with it."""
+    found: set[str] = set()
+    seen: set[type[models.Model]] = set()
+    pending = [model]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        found.update(affected_by(current))
+        pending += [relation.related_model for relation in current._meta.related_objects
+                    if getattr(relation, "on_delete", None) is models.CASCADE]
+    return tuple(sorted(found))
 
 
 class CacheDown(Exception):
@@ -92,7 +133,7 @@ def _recover():
     logger.warning("Cache reachable again; cached values from before the outage were dropped.")
 
 
-def _generation_key(namespace, gym_id):
+def _generation_key(namespace: str, gym_id: uuid.UUID) -> str:
     return f"repo:gen:{namespace}:{gym_id}"
 
 
@@ -100,8 +141,6 @@ def _increment(keys):
     """INCR each key: one pipelined round trip on Redis, Django's cache API on other backends."""
     backend = caches["default"]
     if type(backend).__module__.startswith("django_redis"):
-        from django_redis import get_redis_connection
-
         pipeline = get_redis_connection("default").pipeline(transaction=False)
         for key in keys:
             pipeline.incr(backend.make_key(key))
@@ -117,7 +156,9 @@ def _digest(args):
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def cached_read(namespace, gym_id, args, ttl, compute, encode=lambda value: value, decode=lambda value: value):
+def cached_read(namespace: str, gym_id: uuid.UUID, args: Any, ttl: int, compute: Callable[[], Any],
+                encode: Callable[[Any], Any] = lambda value: value,
+                decode: Callable[[Any], Any] = lambda value: value) -> Any:
     """compute() through the cache: one recompute at a time per key, the database when the cache is down.
 
     `args` (JSON-able) tell apart the reads of one namespace; `encode` turns
@@ -171,7 +212,7 @@ def _recompute_once(key, ttl, compute, encode, decode):
             pass
 
 
-def invalidate(gym_id, namespaces):
+def invalidate(gym_id: uuid.UUID, namespaces: Iterable[str]) -> None:
     """Make every cached value of these namespaces of this gym unreadable, now."""
     keys = [_generation_key(namespace, gym_id) for namespace in sorted(set(namespaces))]
     if not keys:
@@ -182,13 +223,12 @@ def invalidate(gym_id, namespaces):
         health.lost_invalidations = True  # also when the breaker was already open
 
 
-def invalidate_on_commit(gym_id, namespaces):
-    """Invalidate when the current transaction commits; a rollback invalidates nothing.
+def invalidate_after(gym: Any, namespaces: Iterable[str]) -> None:
+    """Invalidate these namespaces of the gym when the current transaction commits; a rollback invalidates nothing.
 
     The platform admin writes through its own database login
-    (reps.core.db.PlatformRouter): its transaction is that connection's.
+    (reps.tenancy.database.PlatformRouter): its transaction is that connection's.
     """
-    from django.db import router
-
-    namespaces = tuple(namespaces)
-    transaction.on_commit(lambda: invalidate(gym_id, namespaces), using=router.db_for_write(None))
+    gym_id, namespaces = gym_id_of(gym), tuple(namespaces)
+    if namespaces:
+        transaction.on_commit(lambda: invalidate(gym_id, namespaces), using=router.db_for_write(None))

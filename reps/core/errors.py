@@ -4,15 +4,18 @@
      "errors": {"phone": ["..."]}}
 
 `errors` is present for validation errors, keyed by field ("non_field_errors"
-for the rest). Django's ValidationError, the repository's InvalidQuery, an
-appointment conflict and database integrity errors all come out this way,
-never as a 500.
+for the rest). Django's ValidationError, every domain error
+(reps.core.exceptions.DomainError: an invalid query, an appointment conflict)
+and database integrity errors all come out this way, never as a 500.
 """
 
 import logging
+import uuid
 from functools import cache
+from typing import Any
 
 from django.apps import apps
+from django.contrib.postgres.constraints import ExclusionConstraint
 from django.core.exceptions import (
     NON_FIELD_ERRORS,
     ObjectDoesNotExist,
@@ -26,7 +29,7 @@ from rest_framework.fields import get_error_detail
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .querysets import InvalidQuery
+from .exceptions import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +39,18 @@ class Conflict(exceptions.APIException):
     default_detail = "The request conflicts with the current state of the data."
     default_code = "conflict"
 
-    def __init__(self, detail=None, code=None, **extra):
+    def __init__(self, detail: Any = None, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail, code)
         self.extra = extra
+
+
+class DomainRefusal(exceptions.APIException):
+    """A DomainError other than a 400, in the API: its status, code, message and extra fields."""
+
+    def __init__(self, error: DomainError) -> None:
+        self.status_code = error.status_code
+        super().__init__(error.message, error.code)
+        self.extra = {name: str(value) if isinstance(value, uuid.UUID) else value for name, value in error.extra.items()}
 
 
 # deadlock_detected, serialization_failure
@@ -51,7 +63,7 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "service_unavailable"
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     exc = _as_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -65,21 +77,16 @@ def exception_handler(exc, context):
     return response
 
 
-def _as_api_exception(exc):
-    from appointments.services import AppointmentConflict
-
+def _as_api_exception(exc: Exception) -> Exception:
     if isinstance(exc, DjangoValidationError):
         detail = get_error_detail(exc)
         if isinstance(detail, dict) and NON_FIELD_ERRORS in detail:
             detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
         return exceptions.ValidationError(detail)
-    if isinstance(exc, InvalidQuery):
-        return exceptions.ValidationError({"non_field_errors": [str(exc)]})
-    if isinstance(exc, AppointmentConflict):
-        return Conflict(
-            str(exc), "appointment_conflict",
-            conflicting_appointment=str(exc.conflicting_id) if exc.conflicting_id else None,
-        )
+    if isinstance(exc, DomainError):
+        if exc.status_code == status.HTTP_400_BAD_REQUEST:
+            return exceptions.ValidationError({exc.field or api_settings.NON_FIELD_ERRORS_KEY: [exc.message]})
+        return DomainRefusal(exc)
     if isinstance(exc, IntegrityError):
         return _integrity_error(exc)
     if isinstance(exc, DataError):
@@ -101,7 +108,7 @@ def _as_api_exception(exc):
     return exc
 
 
-def _integrity_error(exc):
+def _integrity_error(exc: IntegrityError) -> exceptions.APIException:
     name = getattr(getattr(getattr(exc, "__cause__", None), "diag", None), "constraint_name", None)
     field, message, kind = constraint_info().get(name, (None, None, None))
     if kind == "exclusion":
@@ -113,9 +120,8 @@ def _integrity_error(exc):
 
 
 @cache
-def constraint_info():
+def constraint_info() -> dict[str | None, tuple[str | None, str, str]]:
     """{constraint name: (field it concerns or None, message, kind)} for every model."""
-    from django.contrib.postgres.constraints import ExclusionConstraint
 
     info = {}
     for model in apps.get_models():
@@ -130,7 +136,7 @@ def constraint_info():
                 info[constraint.name] = (None, message, "check")
         for field in model._meta.concrete_fields:
             if field.is_relation:
-                # reps.core.db.same_gym_foreign_key's name for this column
+                # reps.tenancy.database.same_gym_foreign_key's name for this column
                 info[f"{model._meta.db_table}_{field.column}_same_gym"[:63]] = (
                     field.name, f"This {field.verbose_name} belongs to another gym.", "same_gym"
                 )

@@ -5,9 +5,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from reps.tenancy.queryset import tenant_manager
+from reps.tenancy.state import all_gyms
+
 from .phones import E164_REGEX, normalize_phone
-from .querysets import tenant_manager
-from .scoping import all_gyms
 
 
 class BaseModel(models.Model):

@@ -36,7 +36,7 @@ PROJECT_ROOT = str(Path(settings.BASE_DIR).resolve())
 LIBRARIES = ("site-packages", "/.venv/", "/lib/python")
 THIS_FILE = str(Path(__file__).resolve())
 # TenantQuerySet's safety-net overrides run every query; the caller is the origin.
-SAFETY_NET_FILE = str(Path(__file__).resolve().parent / "querysets.py")
+SAFETY_NET_FILE = str(Path(__file__).resolve().parent.parent / "tenancy" / "queryset.py")
 SAFETY_NET_METHODS = {"_fetch_all", "iterator", "count", "exists", "aggregate", "update", "delete", "explain"}
 
 

@@ -1,3 +1,5 @@
+from typing import Any
+
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 OWNER, MANAGER, SALES = "owner", "manager", "sales"
@@ -5,7 +7,7 @@ MANAGERS = frozenset({OWNER, MANAGER})
 EVERYONE = frozenset({OWNER, MANAGER, SALES})
 
 
-def role_of(user):
+def role_of(user: Any) -> str | None:
     return user.role.name if user.role_id else None
 
 
@@ -14,21 +16,27 @@ class IsGymMember(BasePermission):
 
     message = "Sign in as a member of a gym's staff."
 
-    def has_permission(self, request, view):
+    def has_permission(self, request: Any, view: Any) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.is_active and user.gym_id)
 
 
 class RolePermission(IsGymMember):
-    """Everyone reads within their gym; writing needs one of the view's `write_roles`."""
+    """Everyone reads within their gym; a write needs one of the view's roles for it.
 
-    def has_permission(self, request, view):
+    The roles are the view's `action_roles[action]` where it names the action (deleting a lead, say),
+    else its `write_roles`.
+    """
+
+    def has_permission(self, request: Any, view: Any) -> bool:
         if not super().has_permission(request, view):
             return False
         if request.method in SAFE_METHODS:
             return True
-        allowed = getattr(view, "write_roles", EVERYONE)
+        allowed = getattr(view, "action_roles", {}).get(getattr(view, "action", None))
+        if allowed is None:
+            allowed = getattr(view, "write_roles", EVERYONE)
         if role_of(request.user) in allowed:
             return True
-        self.message = f"Only {' and '.join(sorted(allowed))} staff may change this."
+        self.message = f"Only {' and '.join(sorted(allowed))} staff may do this."
         return False

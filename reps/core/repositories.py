@@ -1,163 +1,46 @@
-"""The repository factory (the seed's section 11).
+"""The bases of the repositories (the seed's section 11): a model's reads for one gym, cached or not.
 
-Views and services ask `repositories.leads(gym)` (or calls, appointments)
-for a gym's repository and call its reads; whether the answer comes from a
-cache is the factory's choice (settings.USE_CACHED_REPOSITORIES), not theirs.
-The plain repositories delegate to the tenant QuerySets; the cached ones
-put the expensive reads behind reps.core.cache, and the write services
-invalidate what each change affects (`invalidate_after`).
+Each app keeps its repository beside its QuerySet (leads.querysets.lead_repository(gym) and the like): a
+plain one that delegates to the QuerySet, and a cached one that puts the expensive reads behind
+reps.core.cache. settings.USE_CACHED_REPOSITORIES chooses which the factory hands out, not the caller.
+
+A repository reads inside its gym's scope and transaction, where row-level security shows the gym's
+rows (a view's request, a service, gym_transaction(gym)); anywhere else it raises ScopeError, so that a
+cached read never computes, and stores, an empty gym.
 """
 
-from django.conf import settings
-from django.utils.module_loading import import_string
+import uuid
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django.apps import apps
+
+from reps.tenancy.database import require_gym_transaction
+from reps.tenancy.state import gym_id_of
 
 from . import cache
-from .querysets import gym_id_of
-
-# Cached namespaces and their TTLs in seconds (the seed's where it names one).
-TTLS = {
-    "prioritized_leads": 300,
-    "lead_stats": 3600,
-    "lead_dashboard": 300,
-    "call_metrics": 600,
-    "appointment_stats": 600,
-}
-EVERYTHING = tuple(TTLS)
-# What a change to a row of each model makes stale (the seed's dependent invalidation).
-AFFECTED_BY = {
-    "leads.Lead": ("lead_stats", "prioritized_leads", "lead_dashboard"),
-    "leads.LeadQualification": ("prioritized_leads",),
-    "calls.CallLog": ("call_metrics", "prioritized_leads"),
-    "appointments.Appointment": ("appointment_stats", "lead_dashboard"),
-}
-
-
-def affected_by(model):
-    """The namespaces a change to a row of `model` makes stale."""
-    return AFFECTED_BY.get(model._meta.label, ())
-
-
-def invalidate_after(gym, namespaces):
-    """Invalidate these namespaces of the gym when the current transaction commits."""
-    if namespaces:
-        cache.invalidate_on_commit(gym_id_of(gym), namespaces)
 
 
 class Repository:
-    """The reads of one model for one gym."""
+    """The reads of one model ("app.Model") for one gym."""
 
-    model_label = None
+    model_label: ClassVar[str]
 
-    def __init__(self, gym):
-        from django.apps import apps
+    def __init__(self, gym: Any) -> None:
+        self.gym_id: uuid.UUID = gym_id_of(gym)
 
-        self.gym = gym
-        self.model = apps.get_model(self.model_label)
+    def check_scope(self) -> None:
+        require_gym_transaction(self.gym_id)
 
     @property
-    def objects(self):
-        return self.model.objects.for_gym(self.gym)
+    def objects(self) -> Any:
+        """The model's rows of this gym, once the scope is checked."""
+        self.check_scope()
+        return apps.get_model(self.model_label).objects.for_gym(self.gym_id)
 
 
-class LeadRepository(Repository):
-    model_label = "leads.Lead"
-
-    def prioritized(self, limit=20):
-        return list(self.objects.prioritized(limit))
-
-    def conversion_stats(self, start_date, end_date):
-        return self.objects.conversion_stats(start_date, end_date)
-
-    def dashboard(self):
-        from leads.analytics import lead_dashboard
-
-        return lead_dashboard(self.gym)
-
-
-class CallRepository(Repository):
-    model_label = "calls.CallLog"
-
-    def upcoming(self, limit=20):
-        return list(self.objects.upcoming(limit))
-
-    def metrics(self, start_date, end_date):
-        return self.objects.metrics(start_date, end_date)
-
-
-class AppointmentRepository(Repository):
-    model_label = "appointments.Appointment"
-
-    def upcoming(self, limit=20):
-        return list(self.objects.upcoming(limit))
-
-    def stats(self, start_date, end_date):
-        return self.objects.stats(start_date, end_date)
-
-
-class CachedRepositoryMixin:
-    def _cached(self, namespace, args, compute, **codec):
-        return cache.cached_read(namespace, gym_id_of(self.gym), args, TTLS[namespace], compute, **codec)
-
-
-class CachedLeadRepository(CachedRepositoryMixin, LeadRepository):
-    def prioritized(self, limit=20):
-        # The ranking is cached as ids; the rows themselves are read fresh.
-        return self._cached(
-            "prioritized_leads", {"limit": limit}, lambda: LeadRepository.prioritized(self, limit),
-            encode=lambda leads: [str(lead.pk) for lead in leads], decode=self._leads_in_order,
-        )
-
-    def _leads_in_order(self, ids):
-        rows = {str(lead.pk): lead for lead in self.objects.filter(pk__in=ids).select_related("qualification")}
-        return [rows[pk] for pk in ids if pk in rows]
-
-    def conversion_stats(self, start_date, end_date):
-        return self._cached("lead_stats", {"start": start_date, "end": end_date},
-                            lambda: LeadRepository.conversion_stats(self, start_date, end_date))
-
-    def dashboard(self):
-        # Its thirty days roll over at the gym's midnight within the TTL.
-        return self._cached("lead_dashboard", {}, lambda: LeadRepository.dashboard(self))
-
-
-class CachedCallRepository(CachedRepositoryMixin, CallRepository):
-    def metrics(self, start_date, end_date):
-        return self._cached("call_metrics", {"start": start_date, "end": end_date},
-                            lambda: CallRepository.metrics(self, start_date, end_date))
-
-
-class CachedAppointmentRepository(CachedRepositoryMixin, AppointmentRepository):
-    def stats(self, start_date, end_date):
-        return self._cached("appointment_stats", {"start": start_date, "end": end_date},
-                            lambda: AppointmentRepository.stats(self, start_date, end_date))
-
-
-# name: (plain repository, caching repository)
-REGISTRY = {
-    "leads": ("reps.core.repositories.LeadRepository", "reps.core.repositories.CachedLeadRepository"),
-    "calls": ("reps.core.repositories.CallRepository", "reps.core.repositories.CachedCallRepository"),
-    "appointments": (
-        "reps.core.repositories.AppointmentRepository",
-        "reps.core.repositories.CachedAppointmentRepository",
-    ),
-}
-
-
-def repository_class(name):
-    try:
-        plain, cached = REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"No repository named {name!r}; known: {', '.join(REGISTRY)}.") from None
-    return import_string(cached if settings.USE_CACHED_REPOSITORIES else plain)
-
-
-def leads(gym):
-    return repository_class("leads")(gym)
-
-
-def calls(gym):
-    return repository_class("calls")(gym)
-
-
-def appointments(gym):
-    return repository_class("appointments")(gym)
+class CachedRepository(Repository):
+    def cached(self, namespace: str, args: Any, compute: Callable[[], Any], **codec: Any) -> Any:
+        """compute() through the cache, inside this gym's transaction scope only."""
+        self.check_scope()
+        return cache.cached_read(namespace, self.gym_id, args, cache.NAMESPACES[namespace], compute, **codec)

@@ -6,12 +6,11 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from tqdm import tqdm
 
 from gyms.models import Gym
 from leads.imports import import_leads
-from reps.core.scoping import gym_scope
+from reps.tenancy.database import gym_transaction
 
 
 class Command(BaseCommand):
@@ -26,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args, file, gym, update, report, **options):
         try:
             gym_id = uuid.UUID(gym)
-            with transaction.atomic(), gym_scope(gym_id):  # row-level security shows the gym only inside it
+            with gym_transaction(gym_id):  # row-level security shows the gym only inside it
                 gym = Gym.objects.get(pk=gym_id)
         except (ValueError, Gym.DoesNotExist):
             raise CommandError(f"No gym with id {gym!r}.") from None

@@ -2,7 +2,7 @@
 
 - The application role (settings.DATABASE_APP_ROLE, `reps_app`) is created
   if missing: it can log in, owns nothing, cannot bypass row-level security,
-  and may read and write every table (reps.core.db.grant_application_role,
+  and may read and write every table (reps.tenancy.database.grant_application_role,
   again after each migrate).
 - Every table with a gym has the `gym_isolation` policy: rows whose gym is
   not `reps_current_gym()` (the transaction-local setting `reps.gym_id`)
@@ -18,7 +18,7 @@ policies; so are superusers. See README "Tenancy in the database".
 
 from django.db import migrations
 
-from reps.core.db import CURRENT_GYM_FUNCTION, application_role, grant_application_role, gym_isolation_policy
+from reps.tenancy.database import CURRENT_GYM_FUNCTION, application_role, grant_application_role, gym_isolation_policy
 
 ROLE = application_role()
 

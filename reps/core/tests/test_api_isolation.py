@@ -17,7 +17,7 @@ from calls.tests.factories import CallLogFactory
 from gyms.models import Branch, KnowledgeBaseEntry
 from leads.models import LeadTag
 from reps.core.models import TenantModel
-from reps.core.scoping import gym_scope
+from reps.tenancy.database import gym_scope
 
 TENANT_MODELS = [model for model in apps.get_models() if issubclass(model, TenantModel)]
 

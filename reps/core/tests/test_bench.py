@@ -14,7 +14,8 @@ from calls.models import CallLog
 from gyms.models import Gym
 from leads.models import Lead
 from reps.core.management.commands.generate_data import NAMESPACE
-from reps.core.scoping import all_gyms, gym_scope
+from reps.tenancy.database import gym_scope
+from reps.tenancy.state import all_gyms
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

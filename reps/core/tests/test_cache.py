@@ -26,9 +26,12 @@ from calls.tests.factories import CallLogFactory
 from leads.models import LeadQualification
 from leads.services import change_lead_status, create_lead, delete_lead, update_lead
 from leads.tests.factories import LeadFactory
-from reps.core import repositories, services
-from reps.core.cache import cached_read, health, invalidate
-from reps.core.scoping import gym_scope
+from appointments.querysets import appointment_repository
+from calls.querysets import call_repository
+from leads.querysets import lead_repository
+from reps.core.cache import cached_read, everything, health, invalidate
+from reps.tenancy import services
+from reps.tenancy.database import gym_scope, gym_transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -49,12 +52,20 @@ def count(metric, namespace):
 
 # --- never stale: every namespace, every service that affects it --------------------------------
 
+def in_gym(read):
+    """The read as a request makes it: in the gym's transaction, under row-level security."""
+    def run(gym):
+        with gym_transaction(gym):
+            return read(gym)
+    return run
+
+
 READS = {
-    "lead_stats": lambda gym: repositories.leads(gym).conversion_stats(*WIDE),
-    "prioritized_leads": lambda gym: [(lead.pk, lead.status) for lead in repositories.leads(gym).prioritized()],
-    "lead_dashboard": lambda gym: repositories.leads(gym).dashboard(),
-    "call_metrics": lambda gym: repositories.calls(gym).metrics(*WIDE),
-    "appointment_stats": lambda gym: repositories.appointments(gym).stats(*WIDE),
+    "lead_stats": in_gym(lambda gym: lead_repository(gym).conversion_stats(*WIDE)),
+    "prioritized_leads": in_gym(lambda gym: [(lead.pk, lead.status) for lead in lead_repository(gym).prioritized()]),
+    "lead_dashboard": in_gym(lambda gym: lead_repository(gym).dashboard()),
+    "call_metrics": in_gym(lambda gym: call_repository(gym).metrics(*WIDE)),
+    "appointment_stats": in_gym(lambda gym: appointment_repository(gym).stats(*WIDE)),
 }
 
 
@@ -154,7 +165,7 @@ def test_gyms_never_share_or_invalidate_each_others_values(gym, other_gym, djang
 
 def test_cached_values_are_plain_json(gym):
     LeadFactory(gym=gym)
-    repositories.leads(gym).prioritized()
+    READS["prioritized_leads"](gym)
 
     redis = get_redis_connection("default")
     keys = [key for key in redis.scan_iter("*repo:prioritized_leads:*") if not key.endswith(b":lock")]
@@ -206,12 +217,12 @@ def test_invalidation_costs_the_same_whatever_is_cached(gym, cached_keys):
     pipeline.execute()
     before = _commands(redis)
 
-    invalidate(gym.pk, repositories.EVERYTHING)
+    invalidate(gym.pk, everything())
 
     after = _commands(redis)
     used = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
     used.pop("info", None)
-    assert used == {"incrby": len(repositories.EVERYTHING)}  # no SCAN, no KEYS, no DEL
+    assert used == {"incrby": len(everything())}  # no SCAN, no KEYS, no DEL
 
 
 def test_the_operators_command_deletes_one_gyms_cached_values(gym, other_gym):

@@ -12,7 +12,7 @@ from appointments.services import AppointmentConflict, book_appointment
 from calls.tests.factories import CallLogFactory
 from leads.models import Lead
 from leads.tests.factories import LeadFactory
-from reps.core.scoping import ScopeError
+from reps.tenancy.state import ScopeError
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from gyms.tests.factories import BranchFactory
 from leads.models import Lead
 from leads.tests.factories import LeadFactory
 from reps.core.models import TenantModel
-from reps.core.querysets import InvalidQuery
+from reps.tenancy.queryset import InvalidQuery
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from gyms.models import Branch
 from gyms.tests.factories import BranchFactory
 from leads.models import Lead
 from leads.tests.factories import LeadFactory
-from reps.core import services
+from reps.tenancy import services
 
 pytestmark = pytest.mark.django_db
 

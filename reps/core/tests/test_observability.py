@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from leads.models import Lead
 from leads.tests.factories import LeadFactory
 from leads.views import LeadViewSet
-from reps.core.scoping import current_gym_id
+from reps.tenancy.state import current_gym_id
 
 pytestmark = pytest.mark.django_db
 

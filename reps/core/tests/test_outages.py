@@ -120,7 +120,7 @@ def under_load(stack, offset, outage):
 
 
 def leads_in_database(stack):
-    code = ("from leads.models import Lead; from reps.core.scoping import all_gyms\n"
+    code = ("from leads.models import Lead; from reps.tenancy.state import all_gyms\n"
             "with all_gyms(): print(Lead.objects.unscoped().count())")
     return int(platform_shell(stack["env"], code))
 

@@ -244,7 +244,7 @@ def test_the_application_works_as_reps_app_and_the_admin_as_the_platform_login(s
     dispatched = subprocess.run([sys.executable, "manage.py", "dispatch_calls"], cwd=BASE, env=env, check=True,
                                 capture_output=True, text=True, timeout=120).stdout
     assert "sent: 0" in dispatched and " 1" in dispatched, dispatched
-    assert platform_shell(env, "from calls.models import CallLog; from reps.core.scoping import all_gyms\n"
+    assert platform_shell(env, "from calls.models import CallLog; from reps.tenancy.state import all_gyms\n"
                                "with all_gyms(): print(CallLog.objects.unscoped().get(retell_call_id=None,"
                                " lead__first_name='Bob').status)") in ("failed", "scheduled")
 

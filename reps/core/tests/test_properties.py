@@ -17,7 +17,7 @@ from calls.services import CALL_TRANSITIONS
 from leads.models import Lead
 from leads.services import LEAD_TRANSITIONS
 from reps.core.phones import normalize_phone
-from reps.core.querysets import InvalidQuery
+from reps.tenancy.queryset import InvalidQuery
 from reps.core.transitions import InvalidTransition, check_transition
 
 # --- phone numbers -------------------------------------------------------------------------------------------

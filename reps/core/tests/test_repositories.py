@@ -1,25 +1,33 @@
-"""The repository factory: views and services ask it, whatever USE_CACHED_REPOSITORIES says."""
+"""The repository factories: views and services ask them, whatever USE_CACHED_REPOSITORIES says."""
+
+from contextlib import contextmanager, nullcontext
 
 import pytest
+from django.db import transaction
 
+from appointments.querysets import appointment_repository
+from calls.querysets import call_repository
+from leads.querysets import CachedLeadRepository, LeadRepository, lead_repository
 from leads.tests.factories import LeadFactory, LeadQualificationFactory
-from reps.core import repositories
+from reps.tenancy.database import gym_scope, gym_transaction
+from reps.tenancy.state import ScopeError
 
 pytestmark = pytest.mark.django_db
+WIDE = ("2020-01-01", "2099-12-31")
 
 
 def test_the_factory_hands_out_a_gyms_repositories(gym, other_gym):
     scored = LeadQualificationFactory(lead__gym=gym, score=90).lead
     LeadQualificationFactory(lead__gym=other_gym, score=100)
 
-    leads = repositories.leads(gym)
-
-    assert isinstance(leads, repositories.LeadRepository)
-    assert leads.prioritized() == [scored]
-    assert leads.conversion_stats("2020-01-01", "2099-12-31")["new"] == 1
-    assert leads.dashboard()["lead_counts"]["new"] == 1
-    assert repositories.calls(gym).metrics("2020-01-01", "2099-12-31")["total_calls"] == 0
-    assert repositories.appointments(gym).upcoming() == []
+    with gym_transaction(gym):
+        leads = lead_repository(gym)
+        assert isinstance(leads, LeadRepository)
+        assert leads.prioritized() == [scored]
+        assert leads.conversion_stats(*WIDE)["new"] == 1
+        assert leads.dashboard()["lead_counts"]["new"] == 1
+        assert call_repository(gym).metrics(*WIDE)["total_calls"] == 0
+        assert appointment_repository(gym).upcoming() == []
 
 
 @pytest.mark.parametrize("cached", [True, False])
@@ -28,17 +36,41 @@ def test_the_setting_chooses_cached_or_plain_repositories_with_the_same_answers(
     LeadQualificationFactory(lead__gym=gym, score=90)
     LeadFactory(gym=gym)
 
-    leads = repositories.leads(gym)
-
-    assert isinstance(leads, repositories.CachedLeadRepository) is cached
     for _ in range(2):  # the second read comes from the cache when it is on
-        assert leads.conversion_stats("2020-01-01", "2099-12-31")["new"] == 2
-        assert [lead.qualification.score for lead in leads.prioritized()[:1]] == [90]
-        assert leads.dashboard()["lead_counts"]["new"] == 2
-        assert repositories.calls(gym).metrics("2020-01-01", "2099-12-31")["total_calls"] == 0
-        assert repositories.appointments(gym).stats("2020-01-01", "2099-12-31")["scheduled"] == 0
+        with gym_transaction(gym):
+            leads = lead_repository(gym)
+            assert isinstance(leads, CachedLeadRepository) is cached
+            assert leads.conversion_stats(*WIDE)["new"] == 2
+            assert [lead.qualification.score for lead in leads.prioritized()[:1]] == [90]
+            assert leads.dashboard()["lead_counts"]["new"] == 2
+            assert call_repository(gym).metrics(*WIDE)["total_calls"] == 0
+            assert appointment_repository(gym).stats(*WIDE)["scheduled"] == 0
 
 
-def test_an_unknown_repository_is_an_error():
-    with pytest.raises(ValueError, match="No repository named 'members'"):
-        repositories.repository_class("members")
+@contextmanager
+def scope_then_transaction(gym):
+    with gym_scope(gym), transaction.atomic():
+        yield
+
+
+PLACES = {
+    "no scope": lambda gym, other_gym: nullcontext(),
+    "scope without a transaction": lambda gym, other_gym: gym_scope(gym),
+    "another gym's transaction": lambda gym, other_gym: gym_transaction(other_gym),
+    "scope entered before the transaction": lambda gym, other_gym: scope_then_transaction(gym),
+}
+
+
+@pytest.mark.django_db(transaction=True)  # as a job runs: outside any test transaction
+@pytest.mark.parametrize("cached", [True, False])
+@pytest.mark.parametrize("where", PLACES)
+def test_a_repository_refuses_to_read_outside_its_gyms_transaction(gym, other_gym, settings, cached, where):
+    """Under row-level security such a read sees an empty gym, and a cached one would keep serving it."""
+    settings.USE_CACHED_REPOSITORIES = cached
+    LeadFactory(gym=gym)
+
+    with PLACES[where](gym, other_gym), pytest.raises(ScopeError):
+        lead_repository(gym).conversion_stats(*WIDE)
+
+    with gym_transaction(gym):  # nothing wrong was cached meanwhile
+        assert lead_repository(gym).conversion_stats(*WIDE)["new"] == 1

@@ -24,7 +24,7 @@ from leads.analytics import DASHBOARD_SQL
 from leads.models import Lead, LeadSearchRow, LeadStatus
 from leads.tests.factories import LeadFactory
 from leads.views import LeadViewSet
-from reps.core.scoping import gym_scope, set_transaction_gym
+from reps.tenancy.database import gym_scope, set_transaction_gym
 
 APP_ROLE = settings.DATABASE_APP_ROLE
 

@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from leads.models import Lead
 from leads.tests.factories import LeadFactory
-from reps.core.scoping import ScopeError, all_gyms, current_gym_id, gym_scope
+from reps.tenancy.database import gym_scope
+from reps.tenancy.state import ScopeError, all_gyms, current_gym_id
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,7 @@ import uuid
 from django.core.cache import caches
 from django.core.management.base import BaseCommand, CommandError
 
-from reps.core.cache import EPOCH_KEY, _increment, invalidate
-from reps.core.repositories import EVERYTHING
+from reps.core.cache import EPOCH_KEY, _increment, everything, invalidate
 
 
 class Command(BaseCommand):
@@ -31,7 +30,7 @@ class Command(BaseCommand):
                 gym_id = uuid.UUID(gym)
             except ValueError:
                 raise CommandError(f"{gym!r} is not a gym id (a UUID).") from None
-            invalidate(gym_id, EVERYTHING)
+            invalidate(gym_id, everything())
             pattern = f"repo:*:{gym_id}:*"
         if hasattr(backend, "delete_pattern"):
             deleted = backend.delete_pattern(pattern)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from accounts.models import Role, User
 from gyms.models import Gym
 from gyms.services import create_gym
-from reps.core.scoping import all_gyms
+from reps.tenancy.state import all_gyms
 
 NAMESPACE = uuid.UUID("8c1f4b5e-1d0b-4a57-9a6b-3f1c2d4e5f60")
 FIRST_NAMES = ["James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William", "Elizabeth",

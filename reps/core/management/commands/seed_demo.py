@@ -29,7 +29,7 @@ from gyms.models import Branch, Gym, GymSettings, KnowledgeBaseEntry
 from gyms.services import create_gym
 from leads.models import Lead, LeadQualification, LeadStatus, LeadTag, LeadTagAssignment
 from reps.core.phones import normalize_phone
-from reps.core.scoping import gym_scope
+from reps.tenancy.database import gym_scope
 
 DEMO_NAMESPACE = uuid.UUID("6f1d8d8e-4a55-4d6e-9a3c-2f5b7c1e0a11")
 ADMIN_EMAIL = "admin@reps.test"

@@ -1,103 +1,101 @@
-import uuid
+"""The repository base of every tenant model: TenantQuerySet, and the fail-closed manager built on it.
 
+`Model.objects.for_gym(gym)` is how code reads tenant rows; domain queries
+chain on it. Behind it, the default manager refuses to run a query when no
+gym is current (state.current_gym_id()): a query that forgot its gym raises
+ScopeError instead of reading every gym's rows. `unscoped()` is the one named
+way around it, for the admin, migrations and platform jobs.
+"""
+
+import datetime
+import uuid
+from typing import Any, Self
+
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.db import models
 
+from reps.core.dates import local_day_bounds
+from reps.core.exceptions import DomainError
 
-def gym_id_of(gym_or_id):
-    """The gym's UUID from a Gym, a UUID or its string; never None.
-
-    A missing gym is an error, not "every gym": scoping fails closed.
-    """
-    if gym_or_id is None:
-        raise ValueError("A gym is required to scope this query.")
-    if isinstance(gym_or_id, uuid.UUID):
-        return gym_or_id
-    if isinstance(gym_or_id, str):
-        return uuid.UUID(gym_or_id)  # ValueError when malformed
-    gym_id = getattr(gym_or_id, "pk", None)
-    if not isinstance(gym_id, uuid.UUID):
-        raise ValueError(f"Cannot scope a query to {gym_or_id!r}: not a gym.")
-    return gym_id
+from .state import ALL_GYMS, ScopeError, current_gym_id, gym_id_of
 
 
-class InvalidQuery(ValueError):
+class InvalidQuery(DomainError, ValueError):
     """An unknown filter field, sort key or malformed value in list()."""
 
+    code = "invalid_query"
 
-class TenantQuerySet(models.QuerySet):
+
+class TenantQuerySet(models.QuerySet[Any]):
     """The repository of a tenant model: every read starts at for_gym()."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Set by for_gym(), for methods that build related querysets or need
         # the gym's time zone; _gym only when for_gym() was given a Gym.
-        self._gym_id = None
-        self._gym = None
+        self._gym_id: uuid.UUID | None = None
+        self._gym: Any = None
         # Set by the default manager when it built this queryset with no
         # current gym: running it raises ScopeError unless for_gym() or
-        # unscoped() was called on the way (reps.core.scoping).
+        # unscoped() was called on the way.
         self._missing_scope = False
 
-    def _clone(self):
+    def _clone(self) -> Self:
         clone = super()._clone()
         clone._gym_id, clone._gym, clone._missing_scope = self._gym_id, self._gym, self._missing_scope
         return clone
 
     # --- the safety net: every way a queryset reaches the database checks it.
 
-    def _check_scope(self):
+    def _check_scope(self) -> None:
         if self._missing_scope and not self.query.is_empty():
-            from .scoping import ScopeError
-
             name = self.model.__name__
             raise ScopeError(
                 f"{name} was queried with no current gym: use {name}.objects.for_gym(gym), "
                 "run inside gym_scope(gym), or, in platform code, unscoped()."
             )
 
-    def _fetch_all(self):
+    def _fetch_all(self) -> None:
         if self._result_cache is None:
             self._check_scope()
-        super()._fetch_all()
+        super()._fetch_all()  # type: ignore[misc]
 
-    def iterator(self, *args, **kwargs):
+    def iterator(self, *args: Any, **kwargs: Any) -> Any:
         self._check_scope()
         return super().iterator(*args, **kwargs)
 
-    def count(self):
+    def count(self) -> int:
         self._check_scope()
         return super().count()
 
-    def exists(self):
+    def exists(self) -> bool:
         self._check_scope()
         return super().exists()
 
-    def aggregate(self, *args, **kwargs):
+    def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         self._check_scope()
         return super().aggregate(*args, **kwargs)
 
-    def update(self, **kwargs):
+    def update(self, **kwargs: Any) -> int:
         self._check_scope()
         return super().update(**kwargs)
 
-    def delete(self):
+    def delete(self) -> tuple[int, dict[str, int]]:
         self._check_scope()
         return super().delete()
 
-    def explain(self, **options):
+    def explain(self, **options: Any) -> str:
         self._check_scope()
         return super().explain(**options)
 
-    def resolve_expression(self, *args, **kwargs):
+    def resolve_expression(self, *args: Any, **kwargs: Any) -> Any:
         # Used as a subquery of another query.
         self._check_scope()
-        return super().resolve_expression(*args, **kwargs)
+        return super().resolve_expression(*args, **kwargs)  # type: ignore[misc]
 
-    def for_gym(self, gym_or_id):
-        from .scoping import ALL_GYMS, current_gym_id
-
+    def for_gym(self, gym_or_id: Any) -> Self:
         gym_id = gym_id_of(gym_or_id)
         queryset = self.filter(gym_id=gym_id)
         queryset._missing_scope = False
@@ -109,30 +107,27 @@ class TenantQuerySet(models.QuerySet):
         queryset._gym = gym_or_id if getattr(gym_or_id, "_meta", None) and gym_or_id._meta.label == "gyms.Gym" else None
         return queryset
 
-    def unscoped(self):
+    def unscoped(self) -> Self:
         """Every gym's rows: for the admin, migrations and platform jobs only."""
         queryset = self.all()
         queryset._missing_scope = False
         return queryset
 
     @property
-    def scoped_gym_id(self):
+    def scoped_gym_id(self) -> uuid.UUID:
         if self._gym_id is None:
             raise ValueError("Call for_gym() before this method: it needs to know the gym.")
         return self._gym_id
 
-    def scoped_gym(self):
+    def scoped_gym(self) -> Any:
         """The gym given to for_gym(), fetched once if only its id was given."""
         if self._gym is None:
-            from django.apps import apps
-
             self._gym = apps.get_model("gyms", "Gym").objects.get(pk=self.scoped_gym_id)
         return self._gym
 
-    def count_by_status(self, time_field, start_date, end_date, statuses):
+    def count_by_status(self, time_field: str, start_date: datetime.date | str, end_date: datetime.date | str,
+                        statuses: list[str]) -> dict[str, int]:
         """{status: rows with time_field in [start_date, end_date]} in the gym's local days, every status present."""
-        from .dates import local_day_bounds
-
         start, end = local_day_bounds(start_date, end_date, self.scoped_gym().timezone)
         counts = dict(
             self.filter(**{f"{time_field}__gte": start, f"{time_field}__lt": end})
@@ -142,7 +137,7 @@ class TenantQuerySet(models.QuerySet):
         )
         return {status: counts.get(status, 0) for status in statuses}
 
-    def get_by_id(self, object_id):
+    def get_by_id(self, object_id: Any) -> Any:
         """The object with this id, or None (also for a malformed id)."""
         try:
             object_id = uuid.UUID(str(object_id))
@@ -150,7 +145,8 @@ class TenantQuerySet(models.QuerySet):
             return None
         return self.filter(pk=object_id).first()
 
-    def list(self, filters=None, sort_by=None, sort_dir="asc", skip=0, limit=100):
+    def list(self, filters: dict[str, Any] | None = None, sort_by: str | None = None, sort_dir: str = "asc",
+             skip: int = 0, limit: int = 100) -> list[Any]:
         """The seed's generic list, failing loudly where the seed ignored input.
 
         `filters` maps field names to values (a list or tuple means IN);
@@ -187,7 +183,7 @@ class TenantQuerySet(models.QuerySet):
         return list(queryset[skip : skip + limit])
 
     @staticmethod
-    def _check_choices(name, field, value):
+    def _check_choices(name: str, field: Any, value: Any) -> None:
         if not field.choices:
             return
         allowed = {str(choice) for choice, _ in field.flatchoices}
@@ -196,7 +192,7 @@ class TenantQuerySet(models.QuerySet):
         if unknown:
             raise InvalidQuery(f"{unknown[0]!r} is not a valid {name}; choose from {', '.join(sorted(allowed))}.")
 
-    def _concrete_field(self, name, purpose):
+    def _concrete_field(self, name: str, purpose: str) -> Any:
         try:
             field = self.model._meta.get_field(name)
         except FieldDoesNotExist:
@@ -207,8 +203,8 @@ class TenantQuerySet(models.QuerySet):
         return field
 
 
-class TenantManager(models.Manager):
-    """The default manager of tenant models: the safety net of reps.core.scoping.
+class TenantManager(models.Manager[Any]):
+    """The default manager of tenant models: the safety net.
 
     A query through it runs only for the current gym (or, for platform code,
     every gym); built with no gym current, it raises ScopeError when it runs
@@ -217,9 +213,7 @@ class TenantManager(models.Manager):
     need no scope.
     """
 
-    def get_queryset(self):
-        from .scoping import ALL_GYMS, current_gym_id
-
+    def get_queryset(self) -> Any:
         scope = current_gym_id()
         queryset = super().get_queryset()
         if scope is ALL_GYMS:
@@ -229,22 +223,22 @@ class TenantManager(models.Manager):
             return queryset
         return queryset.for_gym(scope)
 
-    def _unchecked_queryset(self):
+    def _unchecked_queryset(self) -> Any:
         return super().get_queryset()
 
-    def for_gym(self, gym_or_id):
+    def for_gym(self, gym_or_id: Any) -> Any:
         return self._unchecked_queryset().for_gym(gym_or_id)
 
-    def unscoped(self):
+    def unscoped(self) -> Any:
         return self._unchecked_queryset()
 
-    def create(self, **kwargs):
+    def create(self, **kwargs: Any) -> Any:
         return self._unchecked_queryset().create(**kwargs)
 
-    def bulk_create(self, *args, **kwargs):
+    def bulk_create(self, *args: Any, **kwargs: Any) -> Any:
         return self._unchecked_queryset().bulk_create(*args, **kwargs)
 
 
-def tenant_manager(queryset_class=TenantQuerySet):
+def tenant_manager(queryset_class: type[TenantQuerySet] = TenantQuerySet) -> Any:
     """The default manager of a tenant model whose repository is `queryset_class`."""
     return TenantManager.from_queryset(queryset_class)()

@@ -1,0 +1,52 @@
+"""JSON bodies that cannot take a worker down: nesting is bounded, and a bad body is a 400.
+
+Python's json module parses up to about a thousand levels and then raises
+RecursionError; code that walks what it parsed may recurse deeper still. A
+body nested deeper than MAX_JSON_DEPTH (no request of the API or the voice
+platform needs a tenth of it) is refused as a parse error, a 400 in the API's
+error shape, before anything else reads it.
+"""
+
+import json
+from typing import Any
+
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (a scalar is 0); without recursion."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            pending.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
+
+
+def load_json(data: bytes | str) -> Any:
+    """The JSON value of `data`; ParseError (a 400) when it is no JSON, or nested too deeply."""
+    too_deep = ParseError(f"The JSON body is nested too deeply: at most {MAX_JSON_DEPTH} levels.")
+    try:
+        value = json.loads(data, parse_constant=json_constant)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as error:  # UnicodeDecodeError too
+        raise ParseError(f"The body is not JSON: {error}") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise too_deep
+    return value
+
+
+def json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class BoundedJSONParser(JSONParser):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        return load_json(stream.read())

@@ -1,0 +1,284 @@
+"""The gym in the database: transaction-local settings, the gym-finding functions, what the migrations install.
+
+PostgreSQL's row-level security keeps every tenant table to one gym: the
+policy `gym_isolation` shows the application role only the rows whose gym is
+the transaction's (`reps_current_gym()`, the transaction-local setting
+`reps.gym_id`). `gym_scope(gym)` inside a transaction sets it, with the role,
+for that transaction only, so a pooled connection never carries the last gym.
+Outside a transaction it cannot, and the database then shows no gym's rows.
+
+The few questions asked before any gym is known (whose token is this, whose
+email, which gym does this voice-platform call or phone number belong to)
+go through SECURITY DEFINER functions that answer with a gym id only
+(`gym_of`).
+"""
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, migrations, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from .state import (
+    ALL_GYMS,
+    ScopeError,
+    current_gym_id,
+    gym_id_of,
+    on_platform_database,
+    python_gym_scope,
+)
+
+# The settings a transaction had before set_transaction_gym() replaced them: (role, gym id text).
+Replaced = tuple[str, str] | None
+
+
+def _connection() -> BaseDatabaseWrapper:
+    return connections[DEFAULT_DB_ALIAS]
+
+
+def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
+    """Make the open transaction act as the application role for this gym (None: for no gym, seeing nothing).
+
+    Both settings are transaction-local (set_config(..., true)). Outside a
+    transaction this does nothing and returns None; inside one, it returns
+    the settings it replaced, for restore_transaction_gym(). Nor does it act
+    in the platform admin's requests, which work as the platform login.
+    """
+    connection = _connection()
+    if not connection.in_atomic_block:
+        # Whatever an earlier transaction set is gone with it.
+        connection.reps_transaction_gym = None  # type: ignore[attr-defined]
+        return None
+    if on_platform_database():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('role'), coalesce(current_setting('reps.gym_id', true), ''),"
+            " set_config('role', %s, true), set_config('reps.gym_id', %s, true)",
+            [settings.DATABASE_APP_ROLE, str(gym_id or "")],
+        )
+        role, gym, _, _ = cursor.fetchone()
+    connection.reps_transaction_gym = gym_id  # type: ignore[attr-defined]
+    return role, gym
+
+
+def set_transaction_gym_of(question: str, value: Any) -> uuid.UUID | None:
+    """set_transaction_gym(gym_of(question, value)) in one round trip; returns that gym's id, or None."""
+    connection = _connection()
+    if not connection.in_atomic_block or on_platform_database():
+        connection.reps_transaction_gym = None  # type: ignore[attr-defined]
+        return gym_of(question, value)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT gym, set_config('role', %s, true), set_config('reps.gym_id', coalesce(gym::text, ''), true)"
+            f" FROM {GYM_QUESTIONS[question]}(%s) AS gym",
+            [settings.DATABASE_APP_ROLE, value],
+        )
+        gym_id: uuid.UUID | None = cursor.fetchone()[0]
+    connection.reps_transaction_gym = gym_id  # type: ignore[attr-defined]
+    return gym_id
+
+
+def transaction_gym() -> uuid.UUID | None:
+    """The gym the open transaction acts for, as this process set it; None outside a transaction.
+
+    Exact as long as every setting is made through this module: a scope
+    restores what it replaced before its transaction ends, and a scope
+    entered outside any transaction forgets what an earlier one set.
+    """
+    connection = _connection()
+    if not connection.in_atomic_block:
+        return None
+    return getattr(connection, "reps_transaction_gym", None)
+
+
+def restore_transaction_gym(replaced: Replaced) -> None:
+    """Put back what set_transaction_gym() replaced, when the transaction goes on (a test's, a caller's)."""
+    connection = _connection()
+    if replaced is None or not connection.in_atomic_block or connection.needs_rollback:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('role', %s, true), set_config('reps.gym_id', %s, true)", list(replaced))
+    connection.reps_transaction_gym = uuid.UUID(replaced[1]) if replaced[1] else None  # type: ignore[attr-defined]
+
+
+@contextmanager
+def gym_scope(gym_or_id: Any) -> Iterator[None]:
+    """Work for this gym: tenant queries need no gym, and in a transaction the database sees only its rows."""
+    gym_id = gym_id_of(gym_or_id)
+    if current_gym_id() == gym_id and transaction_gym() == gym_id:
+        replaced: Replaced = None  # the transaction acts for this gym already: nothing to set or put back
+    else:
+        replaced = set_transaction_gym(gym_id)
+    try:
+        with python_gym_scope(gym_id):
+            yield
+    except BaseException:
+        replaced = None  # the transaction is rolling back, and its settings with it
+        raise
+    finally:
+        restore_transaction_gym(replaced)
+
+
+@contextmanager
+def gym_transaction(gym_or_id: Any) -> Iterator[None]:
+    """One transaction (or savepoint) that works for this gym, in Python and in the database."""
+    with transaction.atomic(), gym_scope(gym_or_id):
+        yield
+
+
+def require_gym_scope(gym_id: uuid.UUID) -> None:
+    """Raise ScopeError unless this gym's scope is current and a transaction is open (cheap: no query)."""
+    current = current_gym_id()
+    if current != gym_id or current is ALL_GYMS or not _connection().in_atomic_block:
+        raise ScopeError(
+            f"This read needs gym {gym_id}'s scope inside a transaction (gym_transaction(gym) or a service);"
+            f" the current scope is {current!r}" + ("" if _connection().in_atomic_block else ", with no transaction")
+            + "."
+        )
+
+
+def require_gym_transaction(gym_id: uuid.UUID) -> None:
+    """require_gym_scope(), and the open transaction acts for this gym in the database too.
+
+    What a cached read stores must have been computed where row-level
+    security shows this gym's rows; anywhere else it would store an empty gym.
+    """
+    require_gym_scope(gym_id)
+    if transaction_gym() != gym_id:
+        raise ScopeError(f"The transaction does not act for gym {gym_id} in the database (on the platform"
+                         " login, or the scope was entered before the transaction): use gym_transaction(gym).")
+
+
+def gym_of(question: str, value: Any) -> uuid.UUID | None:
+    """Which gym a token, login email, user id, voice-platform call id or phone number belongs to, or None.
+
+    Asked before any gym is known, through the database's SECURITY DEFINER
+    functions (see the row-level security migration): they answer with a
+    gym id and nothing else.
+    """
+    function = GYM_QUESTIONS[question]
+    with _connection().cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [value])
+        gym_id: uuid.UUID | None = cursor.fetchone()[0]
+        return gym_id
+
+
+GYM_QUESTIONS = {
+    "token": "reps_gym_of_token",
+    "login": "reps_gym_of_login",
+    "user": "reps_gym_of_user",
+    "platform_call": "reps_gym_of_platform_call",
+    "phone": "reps_gym_of_phone",
+}
+
+
+def gyms_with_due_calls(due_before: Any, stale_before: Any) -> list[uuid.UUID]:
+    """The gyms with AI calls to dispatch (or claims gone stale), asked before any gym is known."""
+    with _connection().cursor() as cursor:
+        cursor.execute("SELECT reps_gyms_with_due_calls(%s, %s)", [due_before, stale_before])
+        return [row[0] for row in cursor.fetchall()]
+
+
+class PlatformRouter:
+    """The platform admin's requests use the "platform" database login (DATABASE_PLATFORM_URL), when there is one.
+
+    That login may bypass row-level security; the application's own login
+    (DATABASE_URL) may not. Everything else uses the default database.
+    """
+
+    def db_for_read(self, model: Any, **hints: Any) -> str | None:
+        return self._platform()
+
+    def db_for_write(self, model: Any, **hints: Any) -> str | None:
+        return self._platform()
+
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
+        return True  # one database behind two logins
+
+    @staticmethod
+    def _platform() -> str | None:
+        return "platform" if on_platform_database() and "platform" in connections.settings else None
+
+
+# --- What the migrations install ----------------------------------------------
+
+# The gym the current transaction works for, as set_transaction_gym() sets it
+# (set_config(..., is_local => true)): NULL when none is set, so a policy keyed
+# on it shows nothing. STABLE and plain SQL, so PostgreSQL inlines it and
+# `gym_id = reps_current_gym()` is an index condition on (gym_id, ...).
+CURRENT_GYM_FUNCTION = """
+CREATE OR REPLACE FUNCTION reps_current_gym() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT NULLIF(current_setting('reps.gym_id', true), '')::uuid $$
+"""
+
+
+def gym_isolation_policy(table: str, column: str = "gym_id", allow_insert_without_gym: bool = False) -> tuple[str, str]:
+    """Row-level security on a tenant table: only the current gym's rows exist for the application role.
+
+    Reads, updates and deletes see only rows whose `column` is the
+    transaction's gym; inserts and updates may only write such rows. Table
+    owners and roles with BYPASSRLS (migrations, the platform admin) are not
+    affected. `allow_insert_without_gym` lets rows with no gym be written
+    (but not read back), for the voice platform's inbox of unmatched events.
+    """
+    check = f'"{column}" = reps_current_gym()'
+    if allow_insert_without_gym:
+        check = f'({check} OR "{column}" IS NULL)'
+    return (
+        f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;'
+        f'CREATE POLICY gym_isolation ON "{table}" USING ("{column}" = reps_current_gym()) WITH CHECK ({check});',
+        f'DROP POLICY gym_isolation ON "{table}"; ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY;',
+    )
+
+
+def same_gym_foreign_key(table: str, column: str, target_table: str) -> migrations.RunSQL:
+    """A migration operation: the row that `column` points at has our gym.
+
+    A composite foreign key (column, gym_id) -> target(id, gym_id), beside
+    Django's own single-column one, so that PostgreSQL itself refuses a lead
+    whose branch, or an appointment whose staff member, belongs to another
+    gym. A NULL in `column` satisfies it (MATCH SIMPLE). Checked at once,
+    not deferred, so the offending statement fails rather than the commit.
+    The target needs a unique (id, gym) key (`reps.core.models.same_gym_key`).
+    """
+    name = f"{table}_{column}_same_gym"[:63]
+    return migrations.RunSQL(
+        sql=(
+            f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" '
+            f'FOREIGN KEY ("{column}", "gym_id") REFERENCES "{target_table}" ("id", "gym_id")'
+        ),
+        reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"',
+    )
+
+
+def application_role() -> str:
+    """The role the application works as (settings.DATABASE_APP_ROLE), checked to be a plain identifier."""
+    role: str = settings.DATABASE_APP_ROLE
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise ValueError(f"DATABASE_APP_ROLE must be a lower-case SQL identifier, not {role!r}.")
+    return role
+
+
+def grant_application_role(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
+    """Let the application role read and write every table, and nothing more (run after each migrate).
+
+    It owns nothing, so it can neither change the schema nor switch
+    row-level security off; django_migrations is read-only to it.
+    """
+    role = application_role()
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cursor.fetchone() is None:
+            return  # the migration that creates it has not run yet
+        cursor.execute(
+            f"GRANT USAGE ON SCHEMA public TO {role};"
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};"
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};"
+            f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON django_migrations FROM {role};"
+        )

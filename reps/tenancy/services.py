@@ -1,0 +1,134 @@
+"""The decorator every service wears: the gym argument checked, the gym's scope, and a transaction.
+
+    @gym_service
+    def book_appointment(*, gym: uuid.UUID, lead, ...): ...
+
+A view, a job, a command or a test calls a service the same way, with the
+gym as a keyword (a Gym, its id or the id's text); the service receives the
+gym's UUID and runs inside `database.gym_transaction(gym)`: one transaction
+(a savepoint inside a caller's) in which Python and the database both work
+for that gym, so row-level security shows it its gym's rows and no other's.
+A service called inside another gym's scope raises ScopeError: nothing of
+one gym is ever written from another gym's request.
+
+`@gym_service(atomic=False)` is for the few services that must commit in
+steps (an import in batches, a dispatch that calls the voice platform
+between transactions): they get the scope and open `gym_transaction(gym)`
+around each step themselves.
+"""
+
+import functools
+import inspect
+import uuid
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar, overload
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from reps.core.cache import affected_by, affected_by_delete, invalidate_after
+
+from .database import gym_scope, gym_transaction
+from .state import ALL_GYMS, ScopeError, current_gym_id, gym_id_of
+
+P = ParamSpec("P")
+R = TypeVar("R")
+M = TypeVar("M", bound=models.Model)
+
+# Every gym service, in definition order: the test that calls each one as the application role walks it.
+SERVICES: list[Callable[..., Any]] = []
+
+
+@overload
+def gym_service(function: Callable[P, R]) -> Callable[P, R]: ...
+
+
+@overload
+def gym_service(*, atomic: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def gym_service(function: Callable[..., Any] | None = None, *, atomic: bool = True) -> Any:
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        parameter = inspect.signature(function).parameters.get("gym")
+        if parameter is None or parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+            raise TypeError(f"{function.__qualname__}: a gym service takes the gym as a keyword-only argument.")
+
+        @functools.wraps(function)
+        def run(*args: Any, gym: Any, **kwargs: Any) -> Any:
+            gym_id = gym_id_of(gym)
+            current = current_gym_id()
+            if current is not None and current is not ALL_GYMS and current != gym_id:
+                raise ScopeError(f"{function.__qualname__} was called for gym {gym_id} inside gym {current}'s scope.")
+            with gym_transaction(gym_id) if atomic else gym_scope(gym_id):
+                return function(*args, gym=gym_id, **kwargs)
+
+        SERVICES.append(run)
+        return run
+
+    return decorate(function) if function is not None else decorate
+
+
+# --- The generic services: the seed's create, update and delete for any tenant model ------------------
+
+# Never taken from data: the gym comes from the caller, the rest from the system.
+PROTECTED_FIELDS = {"id", "pk", "gym", "gym_id", "created_at", "updated_at"}
+
+
+def _apply(instance: models.Model, data: dict[str, Any]) -> None:
+    """Set each field of `data` ("branch" or "branch_id" alike); unknown names are errors."""
+    fields = {}
+    for field in instance._meta.concrete_fields:
+        if field.editable and field.name not in PROTECTED_FIELDS:
+            fields[field.name] = fields[field.attname] = field
+    errors = {}
+    for name, value in data.items():
+        if name in PROTECTED_FIELDS:
+            continue
+        if name not in fields:
+            errors[name] = ValidationError("Unknown field.", code="unknown_field")
+            continue
+        setattr(instance, name, value)
+    if errors:
+        raise ValidationError(errors)
+
+
+@gym_service
+def create(model: type[M], *, gym: uuid.UUID, data: dict[str, Any]) -> M:
+    """A new row of `model` in `gym`, validated."""
+    instance = model(gym_id=gym)
+    _apply(instance, data)
+    instance.full_clean()
+    instance.save(force_insert=True)
+    invalidate_after(gym, affected_by(model))
+    return instance
+
+
+@gym_service
+def update(model: type[M], *, gym: uuid.UUID, object_id: Any, data: dict[str, Any],
+           check: Callable[[M, dict[str, Any]], None] | None = None) -> M | None:
+    """The gym's row with this id, updated and validated; None when the gym has no such row.
+
+    `check(instance, data)`, if given, runs on the locked row before the
+    change (a status transition rule, say) and raises to refuse it.
+    """
+    instance = model.objects.for_gym(gym).select_for_update().get_by_id(object_id)  # type: ignore[attr-defined]
+    if instance is None:
+        return None
+    if check is not None:
+        check(instance, data)
+    _apply(instance, data)
+    instance.full_clean()
+    instance.save()
+    invalidate_after(gym, affected_by(model))
+    return instance  # type: ignore[no-any-return]
+
+
+@gym_service
+def delete(model: type[models.Model], *, gym: uuid.UUID, object_id: Any) -> bool:
+    """Delete the gym's row with this id (and what cascades from it); False when there is none."""
+    instance = model.objects.for_gym(gym).get_by_id(object_id)  # type: ignore[attr-defined]
+    if instance is None:
+        return False
+    instance.delete()
+    invalidate_after(gym, affected_by_delete(model))
+    return True
