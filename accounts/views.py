@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from reps.core.permissions import MANAGERS
+from reps.core.serializers import NoBodySerializer
 from reps.tenancy.api import GymAPIView, GymModelViewSet
 from reps.tenancy.database import set_transaction_gym
 
@@ -81,6 +82,7 @@ class RotateTokenView(GymAPIView):
     """Swap the token this request was made with for a fresh one; the old one stops working at once."""
 
     def post(self, request: Request) -> Response:
+        NoBodySerializer(data=request.data).is_valid(raise_exception=True)
         return Response({"token": rotate_token(gym=self.gym_id, user=request.user).key})
 
 
@@ -89,6 +91,7 @@ class LogoutView(GymAPIView):
     """Revoke the token this request was made with (and end the session, if any)."""
 
     def post(self, request: Request) -> Response:
+        NoBodySerializer(data=request.data).is_valid(raise_exception=True)
         revoke_tokens(gym=self.gym_id, user=request.user)
         if hasattr(request, "session"):
             request.session.flush()

@@ -15,8 +15,8 @@ class AppointmentFilter(django_filters.FilterSet):
     staff = GymModelChoiceFilter(model=User)
     branch = GymModelChoiceFilter(model=Branch)
     lead = GymModelChoiceFilter(model=Lead)
-    scheduled_after = MomentFilter(field_name="scheduled_time", lookup_expr="gte")
-    scheduled_before = MomentFilter(field_name="scheduled_time", lookup_expr="lt")
+    scheduled_after = MomentFilter(field_name="scheduled_time", lookup_expr="gte", label="At or after")
+    scheduled_before = MomentFilter(field_name="scheduled_time", lookup_expr="lt", label="Before")
 
     class Meta:
         model = Appointment

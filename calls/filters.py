@@ -14,8 +14,8 @@ class CallLogFilter(django_filters.FilterSet):
     lead = GymModelChoiceFilter(model=Lead)
     campaign = GymModelChoiceFilter(model=Campaign)
     is_ai_call = StrictBooleanFilter(label="Placed by the AI agent")
-    start_after = MomentFilter(field_name="start_time", lookup_expr="gte")
-    start_before = MomentFilter(field_name="start_time", lookup_expr="lt")
+    start_after = MomentFilter(field_name="start_time", lookup_expr="gte", label="Starting at or after")
+    start_before = MomentFilter(field_name="start_time", lookup_expr="lt", label="Starting before")
 
     class Meta:
         model = CallLog

@@ -15,8 +15,8 @@ class LeadFilter(django_filters.FilterSet):
     source = django_filters.CharFilter(lookup_expr="iexact")
     branch = GymModelChoiceFilter(model=Branch)
     tag = GymModelChoiceFilter(model=LeadTag, field_name="tags")
-    created_after = MomentFilter(field_name="created_at", lookup_expr="gte")
-    created_before = MomentFilter(field_name="created_at", lookup_expr="lt")
+    created_after = MomentFilter(field_name="created_at", lookup_expr="gte", label="Created at or after")
+    created_before = MomentFilter(field_name="created_at", lookup_expr="lt", label="Created before")
     has_qualification = StrictBooleanFilter(field_name="qualification", lookup_expr="isnull", exclude=True,
                                             label="Has a qualification")
     search = django_filters.CharFilter(method="search_leads", label="Search",

@@ -39,6 +39,9 @@ class RedocView(GymRequestMixin, SpectacularRedocView):
 
 class Router(DefaultRouter):
     APIRootView = ApiRootView
+    # One way to ask for a format: ?format= (or Accept). The .json suffix routes doubled every URL, and an
+    # action's suffix route answered 500 (its method takes no format argument).
+    include_format_suffixes = False
 
 
 router = Router()

@@ -3,7 +3,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import RoleFactory, UserFactory
 from appointments import services
 from appointments.tests.factories import AppointmentFactory
 from calls.tests.factories import CallLogFactory
@@ -147,3 +147,71 @@ def test_time_filters_take_any_offset_python_reads(api, gym, staff):
     assert [row["id"] for row in response.json()["results"]] == [str(early.pk)]
     out_of_range = api.get("/api/v1/appointments/", {"scheduled_before": "9999-12-31T23:59:59-23:00"})
     assert out_of_range.status_code == 400 and "scheduled_before" in out_of_range.json()["errors"]
+
+
+# --- found when tried (issue 13) ------------------------------------------------------------------
+
+
+def test_booking_without_staff_books_the_first_free_sales_person_or_is_a_400_naming_staff(api, gym):
+    busy = UserFactory(gym=gym, role=RoleFactory(name="sales"), email="a-sales@gym-a.test")
+    free = UserFactory(gym=gym, role=RoleFactory(name="sales"), email="b-sales@gym-a.test")
+    AppointmentFactory(lead=LeadFactory(gym=gym), staff=busy, scheduled_time=START)
+    body = {"lead": str(LeadFactory(gym=gym).pk), "scheduled_time": START.isoformat(), "title": "Tour"}
+
+    booked = api.post("/api/v1/appointments/", body, format="json")
+    nobody_free = api.post("/api/v1/appointments/", body, format="json")
+    unassigned = api.post("/api/v1/appointments/", {**body, "staff": None}, format="json")
+
+    assert (booked.status_code, booked.json()["staff"]) == (201, str(free.pk))
+    assert nobody_free.status_code == 400 and list(nobody_free.json()["errors"]) == ["staff"]
+    assert (unassigned.status_code, unassigned.json()["staff"]) == (201, None)
+
+
+def test_deleting_an_appointment_goes_through_its_service(api, gym, staff, django_capture_on_commit_callbacks,
+                                                          settings):
+    settings.USE_CACHED_REPOSITORIES = True
+    appointment = AppointmentFactory(lead=LeadFactory(gym=gym), staff=staff, scheduled_time=START)
+    day = START.astimezone(gym.tzinfo).date()
+    stats_url = f"/api/v1/appointments/stats/?start={day}&end={day}"
+    assert api.get(stats_url).json()["scheduled"] == 1  # cached now
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = api.delete(f"/api/v1/appointments/{appointment.pk}/")
+
+    assert deleted.status_code == 204
+    assert api.get(stats_url).json()["scheduled"] == 0  # not the cached 1
+    message = OutboxMessage.objects.for_gym(gym).get(topic="appointment.deleted")
+    assert message.payload["appointment_id"] == str(appointment.pk)
+
+
+def test_status_in_a_body_is_a_400_that_points_at_the_status_action(api, gym, staff):
+    appointment = AppointmentFactory(lead=LeadFactory(gym=gym), staff=staff, scheduled_time=START)
+
+    response = api.patch(f"/api/v1/appointments/{appointment.pk}/", {"status": "completed"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "status": ["Read-only here: change it with POST /api/v1/appointments/{id}/status/."]}
+    appointment.refresh_from_db()
+    assert appointment.status == "scheduled"
+
+
+def test_a_time_without_an_offset_is_read_in_the_gyms_time_zone(api, gym, staff):
+    assert gym.timezone == "America/New_York"
+    day = (START + datetime.timedelta(days=3)).astimezone(gym.tzinfo).date()
+
+    response = api.post("/api/v1/appointments/", booking(LeadFactory(gym=gym), staff, title="Tour") | {
+        "scheduled_time": f"{day}T10:00:00"}, format="json")
+
+    assert response.status_code == 201, response.json()
+    booked = services.Appointment.objects.for_gym(gym).get(pk=response.json()["id"])
+    assert booked.scheduled_time == datetime.datetime.combine(day, datetime.time(10), gym.tzinfo)
+    assert response.json()["scheduled_time"].startswith(f"{day}T10:00:00-0")  # answered in the gym's zone too
+
+
+@pytest.mark.parametrize("query", ["end=9999-12-31", "start=0001-01-01", "end=0001-01-01", "start=9999-12-31"])
+def test_stats_for_dates_out_of_range_are_400s(api, query):
+    for url in ("/api/v1/appointments/stats/", "/api/v1/leads/stats/", "/api/v1/calls/metrics/"):
+        response = api.get(f"{url}?{query}")
+        assert response.status_code == 400, (url, query)
+        assert list(response.json()["errors"]) == [query.split("=")[0]]

@@ -1,5 +1,6 @@
 import pytest
 
+from accounts.tests.factories import RoleFactory, UserFactory
 from gyms.tests.factories import BranchFactory
 from leads.models import Lead
 from leads.tests.factories import LeadFactory, LeadQualificationFactory, LeadTagFactory
@@ -128,3 +129,36 @@ def test_stats_dashboard_and_prioritized(api, gym):
     assert api.get("/api/v1/leads/dashboard/").json()["lead_counts"]["new"] == 1
     assert api.get("/api/v1/leads/prioritized/").json()[0]["qualification_score"] == 70
     assert api.get("/api/v1/leads/prioritized/?limit=1000").status_code == 400
+
+
+@pytest.mark.parametrize("status", ["contacted", "qualified", "converted", "lost"])
+def test_a_lead_cannot_be_created_past_its_starting_status(api, status):
+    response = api.post("/api/v1/leads/", {"first_name": "Jo", "last_name": "Lee", "phone": "+12125550101",
+                                           "status": status}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"status": ["Read-only here: change it with POST /api/v1/leads/{id}/status/."]}
+    assert not Lead.objects.unscoped().exists()
+
+
+@pytest.mark.parametrize("role, status", [("owner", 204), ("manager", 204), ("sales", 403)])
+def test_only_owners_and_managers_delete_leads_while_sales_mark_them_lost(api_client_for, gym, role, status):
+    lead = LeadFactory(gym=gym)
+    client = api_client_for(UserFactory(gym=gym, role=RoleFactory(name=role)))
+
+    assert client.delete(f"/api/v1/leads/{lead.pk}/").status_code == status
+    if role == "sales":
+        assert client.post(f"/api/v1/leads/{lead.pk}/status/", {"status": "lost"}, format="json").status_code == 200
+
+
+def test_the_browsable_api_filter_form_sends_nothing_unless_asked(api, gym):
+    LeadQualificationFactory(lead__gym=gym)
+    LeadFactory(gym=gym)
+
+    page = api.get("/api/v1/leads/", HTTP_ACCEPT="text/html").content.decode()
+
+    assert "[invalid name]" not in page
+    assert 'for="id_search"' in page and "Search" in page
+    # Every yes/no filter starts blank, so a submitted form filters by nothing it was not told to.
+    assert '<option value="" selected>Either</option>' in page
+    assert api.get("/api/v1/leads/?has_qualification=&search=&branch=").json()["count"] == 2

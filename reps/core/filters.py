@@ -68,7 +68,9 @@ class StrictOrderingFilter(OrderingFilter):
 
     def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
         if not request.query_params.get(self.ordering_param) and queryset.query.order_by:
-            return queryset  # a filter ordered it already (search relevance)
+            # A filter ordered it already (search relevance): the primary key still breaks its ties.
+            ordering = list(queryset.query.order_by)
+            return queryset if "id" in ordering or "-id" in ordering else queryset.order_by(*ordering, "id")
         fields = self.get_ordering(request, queryset, view)
         return queryset.order_by(*ordering_terms(queryset.model, fields)) if fields else queryset
 

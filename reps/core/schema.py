@@ -6,6 +6,8 @@ Every operation may answer with the one error shape of reps.core.errors:
 and 503 when the database is unavailable.
 """
 
+from typing import Any
+
 ERROR_SCHEMA = {
     "type": "object",
     "description": "The error shape of every API error.",
@@ -36,7 +38,7 @@ WRITE_ERRORS = {"409", "415"}
 READ_METHODS = {"get", "head", "options"}
 
 
-def add_error_responses(result, generator, request, public):
+def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     reference = {"$ref": "#/components/schemas/Error"}
     for path in result.get("paths", {}).values():
@@ -47,4 +49,24 @@ def add_error_responses(result, generator, request, public):
                     continue
                 responses.setdefault(status, {"description": description,
                                               "content": {"application/json": {"schema": reference}}})
+    return result
+
+
+GYM_TIME = ("Without an offset (2026-12-03T10:00:00), the time is read in the gym's time zone; times are answered"
+            " in it, with its offset.")
+
+
+def strict_request_bodies(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Request bodies take only their own fields (a field they do not take is a 400); times are the gym's."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
+        for field in component.get("properties", {}).values():
+            if field.get("format") == "date-time":
+                field["description"] = f"{field.get('description', '')} {GYM_TIME}".strip()
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("schema", {}).get("format") == "date-time":
+                    parameter["description"] = f"{parameter.get('description', '')} {GYM_TIME}".strip()
     return result

@@ -48,3 +48,7 @@ class StrictSerializer(StrictFieldsMixin, serializers.Serializer):  # type: igno
 
 class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):  # type: ignore[type-arg]
     pass
+
+
+class NoBodySerializer(StrictSerializer):
+    """The body of an endpoint that takes none: any field in it is a 400."""

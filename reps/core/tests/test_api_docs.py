@@ -54,3 +54,18 @@ def test_unknown_api_urls_are_json_404s(client):
 
     assert response.status_code == 404
     assert response.json() == {"status": 404, "code": "not_found", "detail": "Not found."}
+
+
+def test_the_schema_says_bodies_take_only_their_fields_and_times_are_the_gyms(client):
+    document = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = document["components"]["schemas"]
+
+    booking = components["AppointmentRequest"]
+    assert booking["additionalProperties"] is False
+    assert "read in the gym's time zone" in booking["properties"]["scheduled_time"]["description"]
+    assert "status" not in booking["properties"]  # changed through its own action
+    assert all(component.get("additionalProperties") is False
+               for name, component in components.items() if name.endswith("Request"))
+    after = next(parameter for parameter in document["paths"]["/api/v1/appointments/"]["get"]["parameters"]
+                 if parameter["name"] == "scheduled_after")
+    assert "read in the gym's time zone" in after["description"]

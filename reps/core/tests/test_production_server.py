@@ -315,3 +315,32 @@ def admin_session(url, email, password):
         {"csrfmiddlewaretoken": csrf, "username": email, "password": password, "next": "/admin/"}))
     assert status == 302, "the admin sign-in failed"
     return lambda path: fetch("GET", path)
+
+
+def readme_block(heading):
+    """The first ```sh block under the README's `heading`."""
+    text = (BASE / "README.md").read_text()
+    section = text[text.index(f"\n{heading}\n"):]
+    return section[section.index("```sh\n") + len("```sh\n"):section.index("\n```", section.index("```sh\n"))]
+
+
+def test_the_readme_api_examples_work_when_pasted(server):
+    """The README's curl examples, pasted as written into bash, against the demo on the production server."""
+    env = server["env"]
+    subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=BASE, check=True, capture_output=True,
+                   timeout=300, env={**env, "DATABASE_URL": env["DATABASE_PLATFORM_URL"]})
+    script = readme_block("## The API").replace("localhost:8000", server["url"].removeprefix("http://"))
+
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=120)
+
+    assert run.returncode == 0, run.stderr
+    decoder, answers, rest = json.JSONDecoder(), [], run.stdout.strip()
+    while rest:
+        answer, end = decoder.raw_decode(rest)
+        answers.append(answer)
+        rest = rest[end:].strip()
+    leads, contacted, booked = answers
+    assert leads["count"] > 0 and {lead["status"] for lead in leads["results"]} <= {"new", "contacted"}
+    assert contacted["status"] == "contacted"
+    assert booked["lead"] == contacted["id"] and booked["staff"] and booked["scheduled_time"].endswith(
+        ("-05:00", "-04:00")) and "T10:00:00" in booked["scheduled_time"]

@@ -17,9 +17,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from base64 import b64encode
 from pathlib import Path
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -41,6 +39,7 @@ from calls.querysets import CallRepository
 from leads.analytics import lead_dashboard
 from leads.querysets import CachedLeadRepository, LeadRepository
 from reps.core.cache import everything, invalidate
+from reps.core.pagination import encode_cursor
 from reps.core.management.commands.generate_data import NAMESPACE
 from reps.tenancy.database import gym_scope
 
@@ -150,8 +149,8 @@ class Command(BaseCommand):
     def api_pages(self):
         leads = Lead.objects.for_gym(self.gym).order_by("-created_at", "-id")
         page = min(1000, leads.count() // 25)  # page 1,000, or the last full page of a smaller gym
-        position = leads.values_list("created_at", flat=True)[(page - 1) * 25]
-        cursor = b64encode(urlencode({"p": str(position)}).encode()).decode()
+        # The cursor a client holds after paging this far: the last row of the page before.
+        cursor = encode_cursor(["-created_at", "-id"], list(leads.values_list("created_at", "id")[(page - 1) * 25 - 1]))
         self.compare("lead list page 1 (API, cursor)", self.api_get("/api/v1/leads/?pagination=cursor"),
                      "page 1 with COUNT (API, numbered)", self.api_get("/api/v1/leads/?page=1"), BUDGETS["API page"])
         self.compare(f"lead list page {page:,} (API, cursor)", self.api_get(f"/api/v1/leads/?cursor={cursor}"),

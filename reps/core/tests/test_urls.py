@@ -1,0 +1,145 @@
+"""Every URL of the project, as the production server serves it: as the application role, under row-level security.
+
+The walk signs in as a gym's owner with an API token and with a session,
+and requests every URL pattern (details with the gym's own ids). None may answer 401 or 500 to a valid sign-in, as
+the API root and the schema did; every view is built on the API base; and
+every write endpoint refuses a body field it does not take.
+"""
+
+from typing import Any
+
+import pytest
+from django.contrib.admin.sites import site as admin_site
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import RoleFactory, UserFactory
+from appointments.models import Appointment
+from calls.models import CallLog
+from gyms.models import KnowledgeBaseEntry
+from gyms.tests.factories import GymFactory
+from leads.models import LeadTag
+from reps.core.testing import as_application_role
+from reps.tenancy.api import GymRequestMixin
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Views that are not the API's, and so not built on its base: they touch no tenant data.
+NOT_THE_API = {"livez", "healthz", "metrics", "rest_framework:login", "rest_framework:logout", None}
+# GET on these is 405: they only take POST.
+POST_ONLY = {"v1:auth-token", "v1:auth-logout", "v1:auth-token-rotate", "v1:leads-import", "v1:calls-queue",
+             "v1:retell-webhook", "v1:lead-status", "v1:call-status", "v1:appointment-status",
+             "rest_framework:logout"}
+REDIRECTS = {None}  # the site root, to the docs
+
+
+def url_patterns(patterns: list[Any] = None, namespace: str | None = None) -> list[tuple[str | None, URLPattern]]:
+    """(name with namespace, pattern) for every URL pattern, the admin's aside (it is the platform's, tested apart)."""
+    found = []
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.app_name == "admin":
+                continue
+            inner = pattern.namespace if not namespace else f"{namespace}:{pattern.namespace}"
+            found += url_patterns(pattern.url_patterns, inner if pattern.namespace else namespace)
+        else:
+            found.append((f"{namespace}:{pattern.name}" if namespace and pattern.name else pattern.name, pattern))
+    return found
+
+
+@pytest.fixture
+def signed_in(add_one_of_everything):
+    """A gym with one of everything, its owner signed in with a token and with a session; gym B beside it."""
+    gym = GymFactory(name="Gym A")
+    lead = add_one_of_everything(gym)
+    add_one_of_everything(GymFactory(name="Gym B"))
+    owner = UserFactory(gym=gym, role=RoleFactory(name="owner"))
+    by_token = APIClient()
+    by_token.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=owner).key}")
+    by_session = Client()
+    by_session.force_login(owner)
+    call = CallLog.objects.unscoped().get(lead=lead)
+    rows = {"lead": lead, "tag": LeadTag.objects.unscoped().get(gym=gym), "call": call, "campaign": call.campaign,
+            "appointment": Appointment.objects.unscoped().get(lead=lead), "user": owner, "branch": lead.branch,
+            "knowledge-base": KnowledgeBaseEntry.objects.unscoped().get(gym=gym)}
+    return {"token": by_token, "session": by_session, "ids": {name: str(row.pk) for name, row in rows.items()}}
+
+
+def concrete_urls(ids: dict[str, str]) -> list[tuple[str | None, str]]:
+    """(name, URL) for every pattern, filled in with the gym's own ids."""
+    urls = []
+    for name, pattern in url_patterns():
+        kwargs = {}
+        if "pk" in pattern.pattern.regex.groupindex:
+            kwargs["pk"] = ids[name.split(":")[1].rsplit("-", 1)[0]]
+        urls.append((name, reverse(name, kwargs=kwargs) if name else "/"))
+    return sorted(set(urls), key=lambda item: item[1])
+
+
+@pytest.mark.parametrize("how", ["token", "session"])
+def test_every_url_answers_a_signed_in_gym_owner_as_the_application_role(signed_in, how):
+    client = signed_in[how]
+    answers = {}
+    with as_application_role():
+        for name, url in concrete_urls(signed_in["ids"]):
+            answers[url] = (name, client.get(url).status_code)
+
+    wrong = {url: (name, status) for url, (name, status) in answers.items()
+             if status != (405 if name in POST_ONLY else 302 if name in REDIRECTS else 200)}
+    assert wrong == {}
+    assert len(answers) > 35
+
+
+def test_the_browsable_api_pages_render_for_a_signed_in_session(signed_in):
+    with as_application_role():
+        pages = {url: signed_in["session"].get(url, HTTP_ACCEPT="text/html")
+                 for name, url in concrete_urls(signed_in["ids"])
+                 if name and name.startswith("v1:") and name not in POST_ONLY}
+
+    assert {url: page.status_code for url, page in pages.items() if page.status_code != 200} == {}
+    assert all(b"[invalid name]" not in page.content for page in pages.values())
+
+
+def test_signing_in_to_the_browsable_api_without_next_lands_on_the_api_root():
+    owner = UserFactory(gym=GymFactory(), role=RoleFactory(name="owner"))
+    browser = Client()
+
+    with as_application_role():
+        signed_in = browser.post("/api-auth/login/", {"username": owner.email, "password": "correct horse battery staple"})
+        landing = browser.get(signed_in.headers["Location"], HTTP_ACCEPT="text/html")
+
+    assert (signed_in.status_code, signed_in.headers["Location"]) == (302, "/api/v1/")
+    assert landing.status_code == 200
+
+
+def test_every_view_of_the_api_is_built_on_its_base():
+    others = {name: pattern.callback for name, pattern in url_patterns() if name not in NOT_THE_API}
+
+    not_on_the_base = sorted(name for name, view in others.items()
+                             if not issubclass(getattr(view, "cls", None) or getattr(view, "view_class", object),
+                                               GymRequestMixin))
+    assert not_on_the_base == []
+    assert admin_site.__class__.__name__ == "PlatformAdminSite"
+
+
+WRITES = {"post": ["v1:branch-list", "v1:knowledge-base-list", "v1:user-list", "v1:lead-list", "v1:lead-status",
+                   "v1:tag-list", "v1:call-list", "v1:call-status", "v1:campaign-list", "v1:appointment-list",
+                   "v1:appointment-status", "v1:calls-queue", "v1:auth-token", "v1:auth-logout",
+                   "v1:auth-token-rotate", "v1:leads-import"],
+          "patch": ["v1:gym", "v1:branch-detail", "v1:knowledge-base-detail", "v1:user-detail", "v1:lead-detail",
+                    "v1:tag-detail", "v1:call-detail", "v1:campaign-detail", "v1:appointment-detail"]}
+
+
+@pytest.mark.parametrize("method, name", [(method, name) for method, names in WRITES.items() for name in names])
+def test_every_write_refuses_a_field_it_does_not_take(signed_in, method, name):
+    url = dict(concrete_urls(signed_in["ids"]))[name]
+    multipart = name == "v1:leads-import"
+
+    with as_application_role():
+        response = getattr(signed_in["token"], method)(url, {"shoe_size": "9"}, format="multipart" if multipart
+                                                        else "json")
+
+    assert response.status_code == 400, (url, response.content)
+    assert "shoe_size" in response.json()["errors"]
