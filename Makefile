@@ -68,6 +68,10 @@ migrate: venv services
 demo: migrate
 	$(PY) manage.py seed_demo
 
+# Lint, types, the import layering (pyproject.toml), Django's system checks, and no migration missing.
 check: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run

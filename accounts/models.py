@@ -96,4 +96,4 @@ class UserProfile(BaseModel):
         return f"Profile of {self.user}"
 
     def phone_region(self):
-        return self.user.gym.country_code if self.user.gym_id else None
+        return self.user.gym.country_code if self.user.gym else None

@@ -1,22 +1,27 @@
+from typing import Any
+
 from django.contrib.auth.models import BaseUserManager
 
 from reps.tenancy.queryset import TenantQuerySet
 
 
 class UserQuerySet(TenantQuerySet):
-    def active(self):
+    def active(self) -> "UserQuerySet":
         return self.filter(is_active=True)
 
 
-class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+UserManagerBase: Any = BaseUserManager.from_queryset(UserQuerySet)
+
+
+class UserManager(UserManagerBase):
     """Email login: the email, lower-cased, is the username."""
 
     use_in_migrations = True
 
-    def get_by_natural_key(self, username):
+    def get_by_natural_key(self, username: str | None) -> Any:
         return self.get(email=(username or "").strip().lower())
 
-    def create_user(self, email, password=None, **fields):
+    def create_user(self, email: str, password: str | None = None, **fields: Any) -> Any:
         if not email:
             raise ValueError("A user needs an email address.")
         user = self.model(email=email, **fields)
@@ -25,7 +30,7 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
         user.save(using=self._db)
         return user
 
-    def create_superuser(self, email, password=None, **fields):
+    def create_superuser(self, email: str, password: str | None = None, **fields: Any) -> Any:
         fields.setdefault("is_staff", True)
         fields.setdefault("is_superuser", True)
         if not (fields["is_staff"] and fields["is_superuser"]):

@@ -1,7 +1,7 @@
-from django.contrib.auth import password_validation
-from django.core.exceptions import ValidationError as DjangoValidationError
 from typing import Any
 
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from reps.core.serializers import StrictModelSerializer, StrictSerializer

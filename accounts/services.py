@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from reps.core.permissions import role_of
 from reps.tenancy.services import gym_service
 
 from .choices import RoleName
@@ -17,8 +18,8 @@ from .models import User
 
 def _check_may_manage(actor: User, target_role: str | None, user: User | None = None) -> None:
     """Only an owner may make someone an owner or change an owner's account."""
-    touches_owner = target_role == RoleName.OWNER or (user is not None and user.role.name == RoleName.OWNER)
-    if touches_owner and actor.role.name != RoleName.OWNER:
+    touches_owner = target_role == RoleName.OWNER or (user is not None and role_of(user) == RoleName.OWNER)
+    if touches_owner and role_of(actor) != RoleName.OWNER:
         raise PermissionDenied("Only an owner can create or change an owner's account.")
 
 

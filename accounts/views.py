@@ -43,15 +43,15 @@ class UserViewSet(GymModelViewSet):
         return users.select_related("role")
 
     def perform_create(self, serializer: Any) -> None:
-        serializer.instance = create_staff_user(gym=self.gym_id, actor=self.request.user, data=serializer.validated_data)
+        serializer.instance = create_staff_user(gym=self.gym_id, actor=self.member, data=serializer.validated_data)
 
     def perform_update(self, serializer: Any) -> None:
         serializer.instance = update_staff_user(
-            gym=self.gym_id, actor=self.request.user, user_id=serializer.instance.pk, data=serializer.validated_data
+            gym=self.gym_id, actor=self.member, user_id=serializer.instance.pk, data=serializer.validated_data
         )
 
     def perform_destroy(self, instance: User) -> None:
-        deactivate_staff_user(gym=self.gym_id, actor=self.request.user, user_id=instance.pk)
+        deactivate_staff_user(gym=self.gym_id, actor=self.member, user_id=instance.pk)
 
 
 @extend_schema(tags=["auth"], request=LoginSerializer,
@@ -83,7 +83,7 @@ class RotateTokenView(GymAPIView):
 
     def post(self, request: Request) -> Response:
         NoBodySerializer(data=request.data).is_valid(raise_exception=True)
-        return Response({"token": rotate_token(gym=self.gym_id, user=request.user).key})
+        return Response({"token": rotate_token(gym=self.gym_id, user=self.member).key})
 
 
 @extend_schema(tags=["auth"], request=None, responses={204: None})
@@ -92,7 +92,7 @@ class LogoutView(GymAPIView):
 
     def post(self, request: Request) -> Response:
         NoBodySerializer(data=request.data).is_valid(raise_exception=True)
-        revoke_tokens(gym=self.gym_id, user=request.user)
+        revoke_tokens(gym=self.gym_id, user=self.member)
         if hasattr(request, "session"):
             request.session.flush()
         return Response(status=status.HTTP_204_NO_CONTENT)

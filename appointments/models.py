@@ -1,4 +1,5 @@
 import datetime
+from typing import Any, ClassVar
 
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
@@ -8,10 +9,11 @@ from django.db.models import F, Q
 from gyms.models import GymSettings
 from leads.querysets import LEAD_DASHBOARD
 from reps.core.models import TenantModel
-from reps.tenancy.queryset import tenant_manager
+from reps.tenancy.queryset import TenantManager
 
 from .choices import ACTIVE_STATUSES, AppointmentStatus
 from .querysets import APPOINTMENT_STATS, AppointmentQuerySet, TimeRange
+
 
 class Appointment(TenantModel):
     """A tour or trial session booked with a lead, usually with a staff member."""
@@ -33,7 +35,7 @@ class Appointment(TenantModel):
         "calls.CallLog", on_delete=models.SET_NULL, null=True, blank=True, related_name="appointments"
     )
 
-    objects = tenant_manager(AppointmentQuerySet)
+    objects: ClassVar[Any] = TenantManager.from_queryset(AppointmentQuerySet)()
 
     cache_namespaces = (APPOINTMENT_STATS, LEAD_DASHBOARD)
 

@@ -79,12 +79,12 @@ class AppointmentRepository(Repository):
         return list(self.objects.upcoming(limit))
 
     def stats(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, int]:
-        return self.objects.stats(start_date, end_date)  # type: ignore[no-any-return]
+        return self.objects.stats(start_date, end_date)
 
 
 class CachedAppointmentRepository(CachedRepository, AppointmentRepository):
     def stats(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, int]:
-        return self.cached(APPOINTMENT_STATS, {"start": start_date, "end": end_date},  # type: ignore[no-any-return]
+        return self.cached(APPOINTMENT_STATS, {"start": start_date, "end": end_date},
                            lambda: AppointmentRepository.stats(self, start_date, end_date))
 
 

@@ -147,14 +147,14 @@ def book_appointment(*, gym: uuid.UUID, lead: Any, staff: Any = FIRST_FREE_SALES
     appointments raises AppointmentConflict, whether this check sees it or
     the database's exclusion constraint does.
     """
-    appointment = Appointment(
+    appointment = Appointment(  # type: ignore[misc]  # end_time may be None until filled in
         gym_id=gym,
         lead=_in_gym(Lead, gym, lead, "lead"),
         staff=None if staff is FIRST_FREE_SALES_PERSON else _in_staff(gym, staff),
         branch=_in_gym(Branch, gym, branch, "branch"),
         call=_in_gym(CallLog, gym, call, "call"),
         scheduled_time=scheduled_time,
-        end_time=end_time,
+        end_time=end_time,  # None: the gym's default length, filled in below
         title=title,
         description=description,
     )

@@ -1,5 +1,7 @@
+from typing import Any
+
 from .views import AppointmentViewSet
 
 routes = [("appointments", AppointmentViewSet, "appointment")]
 
-urlpatterns = []
+urlpatterns: list[Any] = []

@@ -1,9 +1,11 @@
+from typing import Any, ClassVar
+
 from django.db import models
 from django.db.models import F, Q
 
 from leads.querysets import PRIORITIZED_LEADS
 from reps.core.models import TenantModel, same_gym_key
-from reps.tenancy.queryset import tenant_manager
+from reps.tenancy.queryset import TenantManager
 
 from .choices import CallDirection, CallOutcome, CallStatus, CampaignStatus, WebhookStatus
 from .querysets import CALL_METRICS, CallLogQuerySet, CampaignQuerySet
@@ -18,7 +20,7 @@ class Campaign(TenantModel):
     starts_on = models.DateField(null=True, blank=True)
     ends_on = models.DateField(null=True, blank=True)
 
-    objects = tenant_manager(CampaignQuerySet)
+    objects: ClassVar[Any] = TenantManager.from_queryset(CampaignQuerySet)()
 
     class Meta:
         ordering = ["-created_at"]
@@ -63,7 +65,7 @@ class CallLog(TenantModel):
     analysis = models.JSONField(default=dict, blank=True, help_text="The platform's custom analysis data.")
     dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When it was sent to the voice platform.")
 
-    objects = tenant_manager(CallLogQuerySet)
+    objects: ClassVar[Any] = TenantManager.from_queryset(CallLogQuerySet)()
 
     # What a change to a call makes stale: its metrics, and its lead's place among the prioritized.
     cache_namespaces = (CALL_METRICS, PRIORITIZED_LEADS)

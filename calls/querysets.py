@@ -69,12 +69,12 @@ class CallRepository(Repository):
         return list(self.objects.upcoming(limit))
 
     def metrics(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, Any]:
-        return self.objects.metrics(start_date, end_date)  # type: ignore[no-any-return]
+        return self.objects.metrics(start_date, end_date)
 
 
 class CachedCallRepository(CachedRepository, CallRepository):
     def metrics(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, Any]:
-        return self.cached(CALL_METRICS, {"start": start_date, "end": end_date},  # type: ignore[no-any-return]
+        return self.cached(CALL_METRICS, {"start": start_date, "end": end_date},
                            lambda: CallRepository.metrics(self, start_date, end_date))
 
 

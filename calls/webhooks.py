@@ -181,15 +181,16 @@ def _insert(record):
     # An event of no gym: the insert must not read it back (INSERT ... RETURNING
     # would, and row-level security shows no gym's events to the application).
     fields = [field for field in record._meta.concrete_fields if not field.primary_key]
-    VoiceWebhookEvent._base_manager._insert([record], fields=fields, returning_fields=None)
+    VoiceWebhookEvent._base_manager._insert([record], fields=fields, returning_fields=None)  # type: ignore[attr-defined]
 
 
 def _apply(gym, lead, known, call):
     call_log = _locked_call_log(gym, lead, known, call["call_id"])
     previous_status = call_log.status
     _merge(call_log, call)
-    analysis = call.get("call_analysis") if isinstance(call.get("call_analysis"), dict) else {}
-    custom = analysis.get("custom_analysis_data") if isinstance(analysis.get("custom_analysis_data"), dict) else {}
+    analysis: dict[str, Any] = call["call_analysis"] if isinstance(call.get("call_analysis"), dict) else {}
+    custom: dict[str, Any] = (analysis["custom_analysis_data"] if isinstance(analysis.get("custom_analysis_data"), dict)
+                              else {})
     if analysis:
         call_log.summary = analysis.get("call_summary") or call_log.summary
         call_log.sentiment = analysis.get("user_sentiment") or call_log.sentiment
@@ -310,7 +311,7 @@ def _book_if_agreed(gym, lead, call_log, custom):
             return False
     except AppointmentConflict:
         pass  # booked by someone else at the same moment
-    call_log.notes = f"The lead agreed to {start.isoformat()}, but no sales person is free then: follow up."
+    call_log.notes = f"The lead agreed to {start_utc.isoformat()}, but no sales person is free then: follow up."
     return False
 
 

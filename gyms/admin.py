@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from reps.tenancy.admin import TenantAdmin
 from reps.core.cache import everything, invalidate_after
+from reps.tenancy.admin import TenantAdmin
 
 from .models import (
     AISettings,

@@ -1,6 +1,7 @@
 import datetime
 import zoneinfo
 from decimal import Decimal
+from typing import Any, ClassVar
 
 import phonenumbers
 from django.contrib.postgres.indexes import GinIndex
@@ -10,7 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from reps.core.models import BaseModel, TenantModel, phone_check, same_gym_key
-from reps.tenancy.queryset import tenant_manager
+from reps.tenancy.queryset import TenantManager
 
 from .querysets import KnowledgeBaseEntryQuerySet, knowledge_base_document
 
@@ -207,7 +208,7 @@ class KnowledgeBaseEntry(TenantModel):
     category = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
 
-    objects = tenant_manager(KnowledgeBaseEntryQuerySet)
+    objects: ClassVar[Any] = TenantManager.from_queryset(KnowledgeBaseEntryQuerySet)()
 
     class Meta:
         ordering = ["title"]

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import F
 
@@ -8,7 +10,7 @@ from reps.tenancy.queryset import TenantQuerySet
 SEARCH_CONFIG = "english"
 
 
-def knowledge_base_document():
+def knowledge_base_document() -> Any:
     """What is searched: the title weighted above the content. The GIN index is on this expression."""
     return SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
         "content", weight="B", config=SEARCH_CONFIG
@@ -16,10 +18,10 @@ def knowledge_base_document():
 
 
 class KnowledgeBaseEntryQuerySet(TenantQuerySet):
-    def active(self):
+    def active(self) -> "KnowledgeBaseEntryQuerySet":
         return self.filter(is_active=True)
 
-    def matching(self, query):
+    def matching(self, query: str) -> "KnowledgeBaseEntryQuerySet":
         """Entries matching `query` (web-search syntax: words, "phrases", -not), best first."""
         query = (query or "").strip()
         if not query:
@@ -32,6 +34,6 @@ class KnowledgeBaseEntryQuerySet(TenantQuerySet):
             .order_by("-rank", "title")
         )
 
-    def search(self, query, limit=20):
+    def search(self, query: str, limit: int = 20) -> Any:
         """The best `limit` active entries matching `query`."""
         return self.active().matching(query)[:limit]

@@ -11,7 +11,7 @@ from reps.tenancy.services import gym_service
 
 from .models import AISettings, Gym, GymSettings, VoiceSettings
 
-SETTINGS_PARTS = {"settings": GymSettings, "ai_settings": AISettings, "voice_settings": VoiceSettings}
+SETTINGS_PARTS: dict[str, Any] = {"settings": GymSettings, "ai_settings": AISettings, "voice_settings": VoiceSettings}
 
 
 def ensure_gym_settings(gym: Gym) -> None:

@@ -13,7 +13,7 @@ from .services import update_gym
 
 
 @extend_schema(tags=["gym"])
-class GymView(GymRequestMixin, generics.RetrieveUpdateAPIView):  # type: ignore[type-arg]
+class GymView(GymRequestMixin, generics.RetrieveUpdateAPIView):
     """The caller's own gym, with its settings, AI settings and voice settings."""
 
     serializer_class = GymSerializer

@@ -1,6 +1,6 @@
-import django_filters
-
 from typing import Any
+
+import django_filters
 
 from gyms.models import Branch
 from reps.core.filters import MomentFilter, StrictBooleanFilter

@@ -11,10 +11,11 @@ second time.
 """
 
 import csv
+import datetime
 import io
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,11 +63,11 @@ class ImportReport:
                 "errors": self.errors}
 
 
-def _key(header):
+def _key(header: str | None) -> str:
     return re.sub(r"[\s_\-]+", " ", (header or "").strip().lower().lstrip("\ufeff"))
 
 
-def column_map(headers):
+def column_map(headers: list[str] | Any) -> dict[str, str]:
     """{our field: the file's column} for the columns we recognise."""
     found = {}
     for header in headers:
@@ -80,7 +81,7 @@ def column_map(headers):
     return found
 
 
-def read_rows(text):
+def read_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row dict) for each data row; the delimiter (comma, semicolon, tab) is sniffed."""
     sample = text[:4096]
     try:
@@ -98,7 +99,8 @@ def read_rows(text):
         raise ValidationError(f"Line {reader.line_num} cannot be read: {error}.") from None
 
 
-def parse_row(values, region, now, source_name):
+def parse_row(values: dict[str, str], region: str, now: datetime.datetime,
+              source_name: str) -> tuple[dict[str, Any], list[str]]:
     """The lead fields of one row, and its tag names; ValidationError keyed by field when it is bad."""
     errors = {}
     first, last = values.get("first_name", ""), values.get("last_name", "")

@@ -1,3 +1,5 @@
+from typing import Any, ClassVar
+
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -5,7 +7,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower, Upper
 
 from reps.core.models import TenantModel, phone_check, same_gym_key
-from reps.tenancy.queryset import tenant_manager
+from reps.tenancy.queryset import TenantManager
 
 from .choices import InterestLevel, LeadStatus
 from .querysets import LEAD_DASHBOARD, LEAD_STATS, PRIORITIZED_LEADS, LeadQuerySet, LeadTagQuerySet
@@ -22,7 +24,9 @@ class Lead(TenantModel):
     status = models.CharField(max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW)
     source = models.CharField(max_length=100, blank=True, help_text="Where the lead came from: website, referral...")
     notes = models.TextField(blank=True)
-    tags = models.ManyToManyField("LeadTag", through="LeadTagAssignment", related_name="leads", blank=True)
+    tags = models.ManyToManyField(  # type: ignore[var-annotated]
+        "LeadTag", through="LeadTagAssignment", related_name="leads", blank=True
+    )
     # Added in migration 0002 (the seed's "LeadV2"), backfilled from calls and appointments.
     engagement_score = models.PositiveSmallIntegerField(
         default=0, validators=[MaxValueValidator(100)], help_text="0 to 100; how engaged the lead has been."
@@ -33,7 +37,7 @@ class Lead(TenantModel):
     consent_given_at = models.DateTimeField(null=True, blank=True, help_text="When the lead agreed to be called.")
     consent_source = models.CharField(max_length=255, blank=True, help_text="How: web form, import file, call...")
 
-    objects = tenant_manager(LeadQuerySet)
+    objects: ClassVar[Any] = TenantManager.from_queryset(LeadQuerySet)()
 
     phone_fields = ("phone",)
     # The cached reads a change to a lead makes stale (reps.core.cache.affected_by).
@@ -82,7 +86,7 @@ class LeadTag(TenantModel):
     name = models.CharField(max_length=50)
     color = models.CharField(max_length=7, default="#6B7280", help_text="A hex colour, like #22C55E.")
 
-    objects = tenant_manager(LeadTagQuerySet)
+    objects: ClassVar[Any] = TenantManager.from_queryset(LeadTagQuerySet)()
 
     class Meta:
         ordering = ["name"]

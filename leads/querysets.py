@@ -142,7 +142,7 @@ class LeadRepository(Repository):
         return list(self.objects.prioritized(limit))
 
     def conversion_stats(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, int]:
-        return self.objects.conversion_stats(start_date, end_date)  # type: ignore[no-any-return]
+        return self.objects.conversion_stats(start_date, end_date)
 
     def dashboard(self) -> dict[str, Any]:
         self.check_scope()
@@ -152,7 +152,7 @@ class LeadRepository(Repository):
 class CachedLeadRepository(CachedRepository, LeadRepository):
     def prioritized(self, limit: int = 20) -> list[Any]:
         # The ranking is cached as ids; the rows themselves are read fresh.
-        return self.cached(  # type: ignore[no-any-return]
+        return self.cached(
             PRIORITIZED_LEADS, {"limit": limit}, lambda: LeadRepository.prioritized(self, limit),
             encode=lambda leads: [str(lead.pk) for lead in leads], decode=self._leads_in_order,
         )
@@ -162,12 +162,12 @@ class CachedLeadRepository(CachedRepository, LeadRepository):
         return [rows[pk] for pk in ids if pk in rows]
 
     def conversion_stats(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, int]:
-        return self.cached(LEAD_STATS, {"start": start_date, "end": end_date},  # type: ignore[no-any-return]
+        return self.cached(LEAD_STATS, {"start": start_date, "end": end_date},
                            lambda: LeadRepository.conversion_stats(self, start_date, end_date))
 
     def dashboard(self) -> dict[str, Any]:
         # Its thirty days roll over at the gym's midnight within the TTL.
-        return self.cached(LEAD_DASHBOARD, {}, lambda: LeadRepository.dashboard(self))  # type: ignore[no-any-return]
+        return self.cached(LEAD_DASHBOARD, {}, lambda: LeadRepository.dashboard(self))
 
 
 def lead_repository(gym: Any) -> LeadRepository:

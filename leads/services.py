@@ -74,7 +74,7 @@ def set_lead_tags(*, gym: uuid.UUID, lead_id: Any, tag_ids: Iterable[Any]) -> Le
     LeadTagAssignment.objects.bulk_create(
         [LeadTagAssignment(gym_id=gym, lead=lead, tag=tag) for tag in tags], ignore_conflicts=True
     )
-    return lead  # type: ignore[no-any-return]
+    return lead
 
 
 @gym_service

@@ -8,15 +8,15 @@ from django.utils import timezone
 
 from accounts.tests.factories import RoleFactory, UserFactory
 from appointments.models import Appointment
+from appointments.querysets import appointment_repository
 from calls.models import CallLog
+from calls.querysets import call_repository
 from calls.services import dispatch_due_calls
 from calls.tests.conftest import platform_call
 from gyms.models import AISettings, Gym
 from leads.models import Lead
-from leads.tests.factories import LeadQualificationFactory
-from appointments.querysets import appointment_repository
-from calls.querysets import call_repository
 from leads.querysets import lead_repository
+from leads.tests.factories import LeadQualificationFactory
 from reps.tenancy.database import gym_transaction
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from leads.tests.factories import (
     LeadTagAssignmentFactory,
     LeadTagFactory,
 )
-from reps.tenancy.database import gym_scope
 from reps.core.testing import refused_by_database, validation_messages
+from reps.tenancy.database import gym_scope
 
 pytestmark = pytest.mark.django_db
 

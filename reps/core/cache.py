@@ -73,7 +73,7 @@ def affected_by_delete(model: type[models.Model]) -> tuple[str, ...]:
             continue
         seen.add(current)
         found.update(affected_by(current))
-        pending += [relation.related_model for relation in current._meta.related_objects
+        pending += [relation.related_model for relation in current._meta.related_objects  # type: ignore[misc]
                     if getattr(relation, "on_delete", None) is models.CASCADE]
     return tuple(sorted(found))
 
@@ -85,19 +85,19 @@ class CacheDown(Exception):
 class _Health:
     """Per-process circuit breaker and log throttle for cache failures."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.lock = threading.Lock()
         self.down_until = 0.0
         self.last_logged = 0.0
         self.lost_invalidations = False
 
-    def reset(self):
+    def reset(self) -> None:
         self.down_until, self.lost_invalidations = 0.0, False
 
-    def available(self):
+    def available(self) -> bool:
         return time.monotonic() >= self.down_until
 
-    def failed(self, operation, error, lost_invalidation=False):
+    def failed(self, operation: str, error: Exception, lost_invalidation: bool = False) -> None:
         CACHE_ERRORS.labels(operation).inc()
         now = time.monotonic()
         with self.lock:
@@ -114,7 +114,8 @@ class _Health:
 health = _Health()
 
 
-def _guarded(operation, function, *args, lost_invalidation=False, **kwargs):
+def _guarded(operation: str, function: Callable[..., Any], *args: Any, lost_invalidation: bool = False,
+             **kwargs: Any) -> Any:
     if not health.available():
         raise CacheDown()
     try:
@@ -126,7 +127,7 @@ def _guarded(operation, function, *args, lost_invalidation=False, **kwargs):
         raise CacheDown() from error
 
 
-def _recover():
+def _recover() -> None:
     """Redis answers again after invalidations were lost: drop every cached value at once."""
     _increment([EPOCH_KEY])
     health.lost_invalidations = False
@@ -137,7 +138,7 @@ def _generation_key(namespace: str, gym_id: uuid.UUID) -> str:
     return f"repo:gen:{namespace}:{gym_id}"
 
 
-def _increment(keys):
+def _increment(keys: list[str]) -> None:
     """INCR each key: one pipelined round trip on Redis, Django's cache API on other backends."""
     backend = caches["default"]
     if type(backend).__module__.startswith("django_redis"):
@@ -151,7 +152,7 @@ def _increment(keys):
             backend.incr(key)
 
 
-def _digest(args):
+def _digest(args: Any) -> str:
     text = json.dumps(args, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -166,10 +167,7 @@ def cached_read(namespace: str, gym_id: uuid.UUID, args: Any, ttl: int, compute:
     """
     try:
         stamps = _guarded("read", cache.get_many, [EPOCH_KEY, _generation_key(namespace, gym_id)])
-        key = "repo:{}:{}:{}.{}:{}".format(
-            namespace, gym_id, stamps.get(EPOCH_KEY, 0), stamps.get(_generation_key(namespace, gym_id), 0),
-            _digest(args),
-        )
+        key = f"repo:{namespace}:{gym_id}:{stamps.get(EPOCH_KEY, 0)}.{stamps.get(_generation_key(namespace, gym_id), 0)}:{_digest(args)}"
         stored = _guarded("read", cache.get, key)
     except CacheDown:
         return compute()
@@ -180,7 +178,8 @@ def cached_read(namespace: str, gym_id: uuid.UUID, args: Any, ttl: int, compute:
     return _recompute_once(key, ttl, compute, encode, decode)
 
 
-def _recompute_once(key, ttl, compute, encode, decode):
+def _recompute_once(key: str, ttl: int, compute: Callable[[], Any], encode: Callable[[Any], Any],
+                    decode: Callable[[Any], Any]) -> Any:
     lock = f"{key}:lock"
     try:
         leader = _guarded("lock", cache.add, lock, 1, timeout=LOCK_SECONDS)
@@ -231,4 +230,4 @@ def invalidate_after(gym: Any, namespaces: Iterable[str]) -> None:
     """
     gym_id, namespaces = gym_id_of(gym), tuple(namespaces)
     if namespaces:
-        transaction.on_commit(lambda: invalidate(gym_id, namespaces), using=router.db_for_write(None))
+        transaction.on_commit(lambda: invalidate(gym_id, namespaces), using=router.db_for_write(None))  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from django.core.exceptions import (
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError, models
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 from rest_framework.settings import api_settings
@@ -123,7 +124,7 @@ def _integrity_error(exc: IntegrityError) -> exceptions.APIException:
 def constraint_info() -> dict[str | None, tuple[str | None, str, str]]:
     """{constraint name: (field it concerns or None, message, kind)} for every model."""
 
-    info = {}
+    info: dict[str | None, tuple[str | None, str, str]] = {}
     for model in apps.get_models():
         for constraint in model._meta.constraints:
             message = constraint.get_violation_error_message()
@@ -165,14 +166,10 @@ def not_found(request, exception=None):
     """JSON 404 for unknown API URLs (Django's handler404)."""
     if request.path.startswith("/api/"):
         return JsonResponse({"status": 404, "code": "not_found", "detail": "Not found."}, status=404)
-    from django.views.defaults import page_not_found
-
-    return page_not_found(request, exception)
+    return defaults.page_not_found(request, exception)
 
 
 def server_error(request):
     if request.path.startswith("/api/"):
         return JsonResponse({"status": 500, "code": "server_error", "detail": "Server error."}, status=500)
-    from django.views.defaults import server_error as default
-
-    return default(request)
+    return defaults.server_error(request)

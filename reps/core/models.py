@@ -1,11 +1,12 @@
 import uuid
+from typing import Any, ClassVar
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from reps.tenancy.queryset import tenant_manager
+from reps.tenancy.queryset import TenantManager, TenantQuerySet
 from reps.tenancy.state import all_gyms
 
 from .phones import E164_REGEX, normalize_phone
@@ -23,7 +24,7 @@ class BaseModel(models.Model):
     # Names of the fields that hold phone numbers: stored in E.164, whatever
     # form they were entered in (numbers without a country code take
     # phone_region()).
-    phone_fields = ()
+    phone_fields: tuple[str, ...] = ()
 
     class Meta:
         abstract = True
@@ -76,7 +77,7 @@ class TenantModel(BaseModel):
 
     gym = models.ForeignKey("gyms.Gym", on_delete=models.CASCADE, related_name="+", db_index=True)
 
-    objects = tenant_manager()
+    objects: ClassVar[Any] = TenantManager.from_queryset(TenantQuerySet)()
 
     class Meta:
         abstract = True
@@ -105,7 +106,7 @@ class TenantModel(BaseModel):
             fields = [name for name in getattr(constraint, "fields", ()) if name != "gym"]
             if isinstance(constraint, models.UniqueConstraint) and len(fields) == 1:
                 per_field[constraint.get_violation_error_message()] = fields[0]
-        errors = {}
+        errors: dict[str, list[ValidationError]] = {}
         for field, messages in error.error_dict.items():
             for message in messages:
                 text = message.messages[0]
@@ -138,7 +139,7 @@ class TenantModel(BaseModel):
         for field in self._meta.concrete_fields:
             if not field.is_relation or field.name == "gym":
                 continue
-            if not any(f.name == "gym" for f in field.related_model._meta.concrete_fields):
+            if not any(f.name == "gym" for f in field.related_model._meta.concrete_fields):  # type: ignore[union-attr]
                 continue
             value = getattr(self, field.attname)
             if value is not None:

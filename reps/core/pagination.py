@@ -22,7 +22,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist, ValidationError as DjangoValidationError
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F, OrderBy, Q, QuerySet
 from django.template import loader
 from rest_framework.exceptions import ValidationError
@@ -184,7 +185,7 @@ class KeysetPages(BasePagination):
             raise ValidationError({self.cursor_query_param: [
                 "This cursor belongs to another ordering (or another list): start again without it."]})
         try:
-            return [self.python_value(queryset, term, value) for term, value in zip(terms, values)], bool(backwards)
+            return [self.python_value(queryset, term, value) for term, value in zip(terms, values, strict=True)], bool(backwards)
         except (DjangoValidationError, ValueError, TypeError):
             raise invalid from None
 
@@ -242,7 +243,7 @@ class Pagination:
         return self.active.paginate_queryset(queryset, request, view)
 
     def get_paginated_response(self, data: Any) -> Response:
-        return self.active.get_paginated_response(data)  # type: ignore[no-any-return]
+        return self.active.get_paginated_response(data)
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         numbered = self.numbered.get_paginated_response_schema(schema)
@@ -270,7 +271,7 @@ class Pagination:
 
     # The browsable API asks for these.
     def to_html(self) -> str:
-        return self.active.to_html()  # type: ignore[no-any-return]
+        return self.active.to_html()
 
     @property
     def display_page_controls(self) -> bool:

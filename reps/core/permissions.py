@@ -33,9 +33,9 @@ class RolePermission(IsGymMember):
             return False
         if request.method in SAFE_METHODS:
             return True
-        allowed = getattr(view, "action_roles", {}).get(getattr(view, "action", None))
-        if allowed is None:
-            allowed = getattr(view, "write_roles", EVERYONE)
+        action_roles: dict[str, frozenset[str]] = getattr(view, "action_roles", {})
+        write_roles: frozenset[str] = getattr(view, "write_roles", EVERYONE)
+        allowed = action_roles.get(getattr(view, "action", None) or "", write_roles)
         if role_of(request.user) in allowed:
             return True
         self.message = f"Only {' and '.join(sorted(allowed))} staff may do this."

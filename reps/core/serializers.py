@@ -42,11 +42,11 @@ class StrictFieldsMixin:
             raise serializers.ValidationError(errors)
 
 
-class StrictSerializer(StrictFieldsMixin, serializers.Serializer):  # type: ignore[type-arg]
+class StrictSerializer(StrictFieldsMixin, serializers.Serializer):
     pass
 
 
-class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):  # type: ignore[type-arg]
+class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     pass
 
 

@@ -17,6 +17,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from .cache import health
 from .observability import pool_stats
 
 POOL_WARNING_RATIO = 0.8  # the seed's "high connection pool usage"
@@ -79,8 +80,6 @@ def database_round_trip():
 
 
 def cache_round_trip():
-    from .cache import health
-
     key = f"healthz:{os.getpid()}"
     cache.set(key, 1, timeout=10)
     if cache.get(key) != 1:

@@ -12,7 +12,7 @@
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
@@ -28,7 +28,7 @@ class PlatformAdminSite(admin.AdminSite):
     site_header = "Reps platform admin"
     site_title = "Reps admin"
 
-    def admin_view(self, view: Callable[..., Any], cacheable: bool = False) -> Callable[..., Any]:
+    def admin_view(self, view: Any, cacheable: bool = False) -> Any:
         wrapped = super().admin_view(view, cacheable)
 
         @functools.wraps(wrapped)
@@ -60,13 +60,13 @@ class PlatformAdminMiddleware:
             return self.get_response(request)
 
 
-class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_select_related: Any = ("gym",)
-    autocomplete_fields: Any = ("gym",)
-    list_filter: Any = ("gym",)
+class TenantAdmin(admin.ModelAdmin):
+    list_select_related: ClassVar[bool | list[str] | tuple[str, ...]] = ("gym",)
+    autocomplete_fields: ClassVar[list[str] | tuple[str, ...]] = ("gym",)
+    list_filter: ClassVar[Any] = ("gym",)
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        queryset = self.model._default_manager.unscoped()  # type: ignore[attr-defined]
+        queryset = self.model._default_manager.unscoped()
         ordering = self.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
 
@@ -85,19 +85,19 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             invalidate_after(gym_id, everything())
 
 
-class SameGymFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
+class SameGymFormSet(BaseInlineFormSet):
     """Inline rows take the gym of the row they belong to."""
 
     def _construct_form(self, i: int, **kwargs: Any) -> Any:
-        form = super()._construct_form(i, **kwargs)
+        form = super()._construct_form(i, **kwargs)  # type: ignore[misc]
         if getattr(self.instance, "gym_id", None):
             form.instance.gym_id = self.instance.gym_id
         return form
 
 
-class TenantInline(admin.TabularInline):  # type: ignore[type-arg]
+class TenantInline(admin.TabularInline):
     formset = SameGymFormSet
-    exclude: Any = ("gym",)
+    exclude = ("gym",)
     extra = 0
 
 

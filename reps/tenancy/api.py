@@ -15,14 +15,14 @@
 
 import uuid
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any
 
 import django_filters
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, models, transaction
 from django.utils import timezone
 from rest_framework import mixins, serializers, views, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 
 from reps.core.filters import LIST_PARAMS
@@ -38,7 +38,7 @@ DRF_DEFAULT_WRITES = {
 }
 
 
-class GymRequestMixin:
+class GymRequestMixin(views.APIView):
     """One transaction per request, acting for the user's gym; the gym's time zone; strict query strings.
 
     The transaction opens before authentication and ends once the response
@@ -54,14 +54,12 @@ class GymRequestMixin:
     takes `format` and its `extra_query_params` (an @action sets them).
     """
 
-    model: ClassVar[type[models.Model] | None] = None
-    permission_classes: ClassVar[list[Any]] = [RolePermission]
-    write_roles: ClassVar[frozenset[str]] = EVERYONE
+    model: Any = None
+    permission_classes = [RolePermission]
+    write_roles: frozenset[str] = EVERYONE
     # Roles per action where they differ from write_roles, like {"destroy": MANAGERS}.
-    action_roles: ClassVar[dict[str, frozenset[str]]] = {}
+    action_roles: dict[str, frozenset[str]] = {}
     extra_query_params: Iterable[str] = ()
-
-    request: Request
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -80,13 +78,22 @@ class GymRequestMixin:
                 )
 
     @property
-    def gym_id(self) -> uuid.UUID | None:
-        return getattr(self.request.user, "gym_id", None)
+    def gym_id(self) -> uuid.UUID:
+        """The signed-in user's gym; a request without one reads and writes nothing (fails closed)."""
+        gym_id = getattr(self.request.user, "gym_id", None)
+        if gym_id is None:
+            raise PermissionDenied("Sign in as a member of a gym's staff.")
+        return gym_id
+
+    @property
+    def member(self) -> Any:
+        """The signed-in staff member (an accounts.User of the request's gym)."""
+        return self.request.user
 
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False) or self.model is None:
             return self.model._base_manager.none() if self.model else None  # the schema generator, without a user
-        return self.shape_queryset(self.model.objects.for_gym(self.gym_id))  # type: ignore[attr-defined]
+        return self.shape_queryset(self.model.objects.for_gym(self.gym_id))
 
     def shape_queryset(self, queryset: Any) -> Any:
         """What this view loads with its rows (select_related, prefetches): override per view."""
@@ -104,7 +111,7 @@ class GymRequestMixin:
         self._atomic: Any = None
         self._replaced_settings: database.Replaced = None
         try:
-            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+            return super().dispatch(request, *args, **kwargs)
         except BaseException:
             self._end_transaction(commit=False)
             raise
@@ -123,13 +130,13 @@ class GymRequestMixin:
         # Until authentication has found the user's gym, the transaction sees no gym's rows.
         replaced = database.set_transaction_gym(None)
         self._replaced_settings = replaced if nested else None  # to put back for the caller's transaction
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]  # authenticates, checks permissions, throttles
+        super().initial(request, *args, **kwargs)  # authenticates, checks permissions, throttles
         gym_id = getattr(request.user, "gym_id", None)
         if gym_id is not None:
             if database.transaction_gym() != gym_id:  # token authentication set it already
                 database.set_transaction_gym(gym_id)
             self._scope_token = state.activate(gym_id)
-            timezone.activate(request.user.gym.tzinfo)
+            timezone.activate(request.user.gym.tzinfo)  # type: ignore[union-attr]
         self.check_query_params(request)
 
     def allowed_query_params(self) -> set[str]:
@@ -149,7 +156,7 @@ class GymRequestMixin:
             raise ValidationError({name: [f"Unknown parameter; {takes}."] for name in unknown})
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        response = super().finalize_response(request, response, *args, **kwargs)
         if hasattr(response, "render") and not response.is_rendered:
             response.render()  # inside the transaction and scope: the browsable API builds forms while rendering
         if self._atomic is not None:
@@ -157,9 +164,7 @@ class GymRequestMixin:
                 self._end_transaction(commit=response.status_code < 400)
             except (OperationalError, InterfaceError) as error:
                 # The commit failed: nothing was written.
-                response = super().finalize_response(  # type: ignore[misc]
-                    request, self.handle_exception(error), *args, **kwargs  # type: ignore[attr-defined]
-                )
+                response = super().finalize_response(request, self.handle_exception(error), *args, **kwargs)
                 response.render()
         return response
 
@@ -174,11 +179,11 @@ class GymRequestMixin:
         atomic.__exit__(None, None, None)
 
 
-class GymAPIView(GymRequestMixin, views.APIView):
+class GymAPIView(GymRequestMixin):
     """A plain endpoint of the API (not a resource): an import, a queue, a sign-in."""
 
 
-class GymViewSet(GymRequestMixin, viewsets.GenericViewSet):  # type: ignore[type-arg]
+class GymViewSet(GymRequestMixin, viewsets.GenericViewSet):
     """A resource of the API. Its writes call services (see the module's docstring)."""
 
 
@@ -209,7 +214,7 @@ class TenantCrudViewSet(GymModelViewSet):
         services.delete(self.model, gym=self.gym_id, object_id=instance.pk)
 
 
-class GymRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+class GymRelatedField(serializers.PrimaryKeyRelatedField):
     """A related id that must name a row of the request's gym.
 
     Fails closed: without a gym in the serializer context nothing matches.

@@ -43,7 +43,7 @@ class TenantQuerySet(models.QuerySet[Any]):
         self._missing_scope = False
 
     def _clone(self) -> Self:
-        clone = super()._clone()
+        clone = super()._clone()  # type: ignore[misc]
         clone._gym_id, clone._gym, clone._missing_scope = self._gym_id, self._gym, self._missing_scope
         return clone
 
@@ -60,7 +60,7 @@ class TenantQuerySet(models.QuerySet[Any]):
     def _fetch_all(self) -> None:
         if self._result_cache is None:
             self._check_scope()
-        super()._fetch_all()  # type: ignore[misc]
+        super()._fetch_all()
 
     def iterator(self, *args: Any, **kwargs: Any) -> Any:
         self._check_scope()
@@ -93,7 +93,7 @@ class TenantQuerySet(models.QuerySet[Any]):
     def resolve_expression(self, *args: Any, **kwargs: Any) -> Any:
         # Used as a subquery of another query.
         self._check_scope()
-        return super().resolve_expression(*args, **kwargs)  # type: ignore[misc]
+        return super().resolve_expression(*args, **kwargs)
 
     def for_gym(self, gym_or_id: Any) -> Self:
         gym_id = gym_id_of(gym_or_id)
@@ -204,7 +204,8 @@ class TenantQuerySet(models.QuerySet[Any]):
 
 
 class TenantManager(models.Manager[Any]):
-    """The default manager of tenant models: the safety net.
+    """The default manager of tenant models: the safety net. Models build theirs with their repository:
+    `objects = TenantManager.from_queryset(LeadQuerySet)()`.
 
     A query through it runs only for the current gym (or, for platform code,
     every gym); built with no gym current, it raises ScopeError when it runs
@@ -219,9 +220,9 @@ class TenantManager(models.Manager[Any]):
         if scope is ALL_GYMS:
             return queryset
         if scope is None:
-            queryset._missing_scope = True
+            queryset._missing_scope = True  # type: ignore[attr-defined]
             return queryset
-        return queryset.for_gym(scope)
+        return queryset.for_gym(scope)  # type: ignore[attr-defined]
 
     def _unchecked_queryset(self) -> Any:
         return super().get_queryset()
@@ -237,8 +238,3 @@ class TenantManager(models.Manager[Any]):
 
     def bulk_create(self, *args: Any, **kwargs: Any) -> Any:
         return self._unchecked_queryset().bulk_create(*args, **kwargs)
-
-
-def tenant_manager(queryset_class: type[TenantQuerySet] = TenantQuerySet) -> Any:
-    """The default manager of a tenant model whose repository is `queryset_class`."""
-    return TenantManager.from_queryset(queryset_class)()

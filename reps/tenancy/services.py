@@ -120,7 +120,7 @@ def update(model: type[M], *, gym: uuid.UUID, object_id: Any, data: dict[str, An
     instance.full_clean()
     instance.save()
     invalidate_after(gym, affected_by(model))
-    return instance  # type: ignore[no-any-return]
+    return instance
 
 
 @gym_service

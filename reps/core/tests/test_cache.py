@@ -15,20 +15,20 @@ from django_redis import get_redis_connection
 from prometheus_client import REGISTRY
 
 from accounts.tests.factories import UserFactory
+from appointments.querysets import appointment_repository
 from appointments.services import (
     book_appointment,
     reschedule_appointment,
     update_appointment_status,
 )
 from calls.models import CallLog
+from calls.querysets import call_repository
 from calls.services import update_call_status
 from calls.tests.factories import CallLogFactory
 from leads.models import LeadQualification
+from leads.querysets import lead_repository
 from leads.services import change_lead_status, create_lead, delete_lead, update_lead
 from leads.tests.factories import LeadFactory
-from appointments.querysets import appointment_repository
-from calls.querysets import call_repository
-from leads.querysets import lead_repository
 from reps.core.cache import cached_read, everything, health, invalidate
 from reps.tenancy import services
 from reps.tenancy.database import gym_scope, gym_transaction

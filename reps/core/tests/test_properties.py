@@ -17,8 +17,8 @@ from calls.services import CALL_TRANSITIONS
 from leads.models import Lead
 from leads.services import LEAD_TRANSITIONS
 from reps.core.phones import normalize_phone
-from reps.tenancy.queryset import InvalidQuery
 from reps.core.transitions import InvalidTransition, check_transition
+from reps.tenancy.queryset import InvalidQuery
 
 # --- phone numbers -------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -18,12 +19,15 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
+from django_redis import get_redis_connection
 from prometheus_client import REGISTRY
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -32,15 +36,15 @@ from accounts.models import User
 from appointments.models import Appointment
 from calls.choices import CallOutcome
 from calls.models import CallLog
+from calls.querysets import CallRepository
 from gyms.models import Gym
+from leads.analytics import lead_dashboard
 from leads.choices import LeadStatus
 from leads.models import Lead
-from calls.querysets import CallRepository
-from leads.analytics import lead_dashboard
 from leads.querysets import CachedLeadRepository, LeadRepository
 from reps.core.cache import everything, invalidate
-from reps.core.pagination import encode_cursor
 from reps.core.management.commands.generate_data import NAMESPACE
+from reps.core.pagination import encode_cursor
 from reps.tenancy.database import gym_scope
 
 # The budgets of issue 8, in ms (medians in the largest gym).
@@ -49,8 +53,6 @@ BUDGETS = {"search": 20, "prioritized": 10, "call metrics": 40, "upcoming calls"
 
 
 def free_port():
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -143,7 +145,7 @@ class Command(BaseCommand):
         def get():
             response = self.client.get(url)
             assert response.status_code == 200, (url, response.status_code, response.content[:200])
-        get.is_api_request = True
+        get.is_api_request = True  # type: ignore[attr-defined]
         return get
 
     def api_pages(self):
@@ -171,7 +173,7 @@ class Command(BaseCommand):
 
         for label, term in [("name fragment", "chae"), ("email fragment", "ez12"), ("phone fragment", "555-01"),
                             ("no match", "zzqx")]:
-            self.compare(f"lead search: {label} ({term!r})", lambda: list(repository.search(term)),
+            self.compare(f"lead search: {label} ({term!r})", lambda term=term: list(repository.search(term)),
                          "ILIKE without an index", naive(term.replace("-", "")), BUDGETS["search"])
 
     def aggregates(self):
@@ -237,8 +239,6 @@ class Command(BaseCommand):
         start, end = sample.scheduled_time + datetime.timedelta(minutes=10), sample.end_time + datetime.timedelta(hours=1)
 
         def naive_conflict():  # the seed's three-way OR and a COUNT
-            from django.db.models import Q
-
             appointments.filter(staff_id=sample.staff_id, status__in=["scheduled", "confirmed"]).filter(
                 Q(scheduled_time__lte=start, end_time__gte=start) | Q(scheduled_time__lte=end, end_time__gte=end)
                 | Q(scheduled_time__gte=start, end_time__lte=end)).count()
@@ -257,8 +257,6 @@ class Command(BaseCommand):
                      "relationships one by one (ORM)", naive_detail, BUDGETS["API page"])
 
     def invalidation(self):
-        from django_redis import get_redis_connection
-
         redis = get_redis_connection("default")
         for keys in (10, 100_000):
             cache.clear()
@@ -270,7 +268,8 @@ class Command(BaseCommand):
             pipeline.execute()
             mine = timed(lambda: invalidate(self.gym.pk, everything()), self.runs)
             started = time.perf_counter()
-            cache.delete_pattern(f"repo:*:{self.gym.pk}:*")
+            cache.delete_pattern(  # type: ignore[attr-defined]
+                f"repo:*:{self.gym.pk}:*")
             naive = (time.perf_counter() - started) * 1000
             self.rows.append({"scenario": f"invalidate a gym's cache, {keys:,} keys", "median_ms": mine[0],
                               "p95_ms": mine[1], "sql": 0, "naive": "delete_pattern (SCAN + DEL), one run",
@@ -312,7 +311,8 @@ class Command(BaseCommand):
                     break
                 except OSError:
                     time.sleep(0.2)
-            latencies, errors, stop = [], [0], time.monotonic() + seconds
+            latencies, stop = [], time.monotonic() + seconds
+            errors: list[Any] = [0]
 
             def worker():
                 request = urllib.request.Request(url, headers={"Authorization": f"Token {token}"})

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from accounts.models import Role, User
 from gyms.models import Gym
 from gyms.services import create_gym
+from leads.models import Lead
 from reps.tenancy.state import all_gyms
 
 NAMESPACE = uuid.UUID("8c1f4b5e-1d0b-4a57-9a6b-3f1c2d4e5f60")
@@ -82,8 +83,6 @@ class Command(BaseCommand):
 
     @staticmethod
     def present(sizes, seed):
-        from leads.models import Lead
-
         largest = Gym.objects.filter(pk=uuid.uuid5(NAMESPACE, f"{seed}-0")).first()
         with all_gyms():
             return (largest is not None and Gym.objects.filter(name__startswith="Generated gym ").count() == len(sizes)

@@ -9,6 +9,7 @@ import datetime
 import random
 import uuid
 import zoneinfo
+from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -36,7 +37,7 @@ ADMIN_EMAIL = "admin@reps.test"
 ADMIN_PASSWORD = "reps-admin-demo"
 STAFF_PASSWORD = "reps-staff-demo"
 
-DEMO_GYMS = [
+DEMO_GYMS: list[dict[str, Any]] = [
     {
         "key": "iron-peak",
         "name": "Iron Peak Fitness",
@@ -197,7 +198,7 @@ class DemoGym:
                 return phone
 
     def make_leads(self):
-        used = set()
+        used: set[str] = set()
         statuses = (
             [LeadStatus.NEW] * 4
             + [LeadStatus.CONTACTED] * 3
@@ -334,7 +335,7 @@ class DemoGym:
             lead for lead in leads if lead.status in (LeadStatus.QUALIFIED, LeadStatus.CONVERTED, LeadStatus.CONTACTED)
         ]
         appointments = []
-        for lead, (staff, start) in zip(candidates, slots):
+        for lead, (staff, start) in zip(candidates, slots, strict=False):
             if start < self.now:
                 status = self.random.choice(
                     [AppointmentStatus.COMPLETED] * 3 + [AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED]
@@ -359,7 +360,8 @@ class DemoGym:
 
     def score_engagement(self, leads, calls, appointments):
         """The rule of the backfill in leads/migrations/0002_lead_engagement.py."""
-        score, latest = {}, {}
+        score: dict[Any, int] = {}
+        latest: dict[Any, Any] = {}
         for call in calls:
             if call.status == CallStatus.COMPLETED:
                 score[call.lead_id] = score.get(call.lead_id, 0) + 10
