@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics
 
 from reps.core.permissions import MANAGERS
-from reps.tenancy.api import GymRequestMixin, TenantCrudViewSet
+from reps.tenancy.api import GymAPIView, TenantCrudViewSet
 
 from .filters import BranchFilter, KnowledgeBaseEntryFilter
 from .models import Branch, Gym, KnowledgeBaseEntry
@@ -13,7 +13,7 @@ from .services import update_gym
 
 
 @extend_schema(tags=["gym"])
-class GymView(GymRequestMixin, generics.RetrieveUpdateAPIView):
+class GymView(GymAPIView, generics.RetrieveUpdateAPIView):
     """The caller's own gym, with its settings, AI settings and voice settings."""
 
     serializer_class = GymSerializer

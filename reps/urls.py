@@ -14,26 +14,26 @@ import gyms.urls
 import leads.urls
 from accounts.views import BrowsableApiLoginView
 from reps.core.views import healthz, livez, metrics_view
-from reps.tenancy.api import GymRequestMixin
+from reps.tenancy.api import GymAPIView
 
 APPS = [gyms.urls, accounts.urls, leads.urls, calls.urls, appointments.urls]
 
 
 # The API's root, schema and docs work like every other view of the API: in a transaction where the
 # user's token or session can be read under row-level security.
-class ApiRootView(GymRequestMixin, APIRootView):
+class ApiRootView(GymAPIView, APIRootView):
     """The API's resources; every list, detail and action is linked from its list."""
 
 
-class SchemaView(GymRequestMixin, SpectacularAPIView):
+class SchemaView(GymAPIView, SpectacularAPIView):
     permission_classes = [AllowAny]
 
 
-class SwaggerView(GymRequestMixin, SpectacularSwaggerView):
+class SwaggerView(GymAPIView, SpectacularSwaggerView):
     permission_classes = [AllowAny]
 
 
-class RedocView(GymRequestMixin, SpectacularRedocView):
+class RedocView(GymAPIView, SpectacularRedocView):
     permission_classes = [AllowAny]
 
 

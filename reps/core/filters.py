@@ -4,7 +4,7 @@ DRF's OrderingFilter ignores unknown fields, django-filter ignores unknown
 parameters and malformed booleans; a typo then silently returns the wrong
 rows. Here each is a 400 that names the bad parameter and lists the good ones
 (the unknown-parameter check itself is in the API base,
-reps.tenancy.api.GymRequestMixin.check_query_params).
+reps.tenancy.api.GymAPIView.check_query_params).
 """
 
 import datetime

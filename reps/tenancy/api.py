@@ -38,8 +38,9 @@ DRF_DEFAULT_WRITES = {
 }
 
 
-class GymRequestMixin(views.APIView):
-    """One transaction per request, acting for the user's gym; the gym's time zone; strict query strings.
+class GymAPIView(views.APIView):
+    """The base of every API view: one transaction per request, acting for the user's gym; the gym's time zone;
+    strict query strings. Plain endpoints (an import, a queue, a sign-in) subclass it directly.
 
     The transaction opens before authentication and ends once the response
     is rendered. It acts as the application role for the user's gym, so
@@ -179,11 +180,7 @@ class GymRequestMixin(views.APIView):
         atomic.__exit__(None, None, None)
 
 
-class GymAPIView(GymRequestMixin):
-    """A plain endpoint of the API (not a resource): an import, a queue, a sign-in."""
-
-
-class GymViewSet(GymRequestMixin, viewsets.GenericViewSet):
+class GymViewSet(GymAPIView, viewsets.GenericViewSet):
     """A resource of the API. Its writes call services (see the module's docstring)."""
 
 

@@ -24,7 +24,6 @@ from django.db import DEFAULT_DB_ALIAS, connections, migrations, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from .state import (
-    ALL_GYMS,
     ScopeError,
     current_gym_id,
     gym_id_of,
@@ -131,24 +130,18 @@ def gym_transaction(gym_or_id: Any) -> Iterator[None]:
         yield
 
 
-def require_gym_scope(gym_id: uuid.UUID) -> None:
-    """Raise ScopeError unless this gym's scope is current and a transaction is open (cheap: no query)."""
-    current = current_gym_id()
-    if current != gym_id or current is ALL_GYMS or not _connection().in_atomic_block:
-        raise ScopeError(
-            f"This read needs gym {gym_id}'s scope inside a transaction (gym_transaction(gym) or a service);"
-            f" the current scope is {current!r}" + ("" if _connection().in_atomic_block else ", with no transaction")
-            + "."
-        )
-
-
 def require_gym_transaction(gym_id: uuid.UUID) -> None:
-    """require_gym_scope(), and the open transaction acts for this gym in the database too.
+    """Raise ScopeError unless this gym's scope is current inside a transaction that acts for it in the database.
 
     What a cached read stores must have been computed where row-level
-    security shows this gym's rows; anywhere else it would store an empty gym.
+    security shows this gym's rows; anywhere else it would store an empty
+    gym. The check costs no query.
     """
-    require_gym_scope(gym_id)
+    current = current_gym_id()
+    if current != gym_id or not _connection().in_atomic_block:
+        raise ScopeError(f"This read needs gym {gym_id}'s scope inside a transaction (gym_transaction(gym) or a"
+                         f" service); the current scope is {current!r}"
+                         + ("." if _connection().in_atomic_block else ", with no transaction."))
     if transaction_gym() != gym_id:
         raise ScopeError(f"The transaction does not act for gym {gym_id} in the database (on the platform"
                          " login, or the scope was entered before the transaction): use gym_transaction(gym).")
