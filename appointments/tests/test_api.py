@@ -111,7 +111,7 @@ def test_status_changes_follow_the_rules(api, gym, staff):
     assert api.post(url, {"status": "completed"}, format="json").status_code == 200
     refused = api.post(url, {"status": "scheduled"}, format="json")
     assert refused.status_code == 400
-    assert "cannot change from completed to scheduled" in refused.json()["errors"]["non_field_errors"][0]
+    assert "cannot change from completed to scheduled" in refused.json()["errors"]["status"][0]
     assert api.post(url, {"status": "asleep"}, format="json").status_code == 400
 
 

@@ -24,7 +24,7 @@ def test_log_a_call_and_complete_it(api, gym):
     assert completed["status"] == "completed" and completed["end_time"] and completed["duration"] is not None
     refused = api.post(url, {"status": "scheduled"}, format="json")
     assert refused.status_code == 400
-    assert "cannot change from completed to scheduled" in refused.json()["errors"]["non_field_errors"][0]
+    assert "cannot change from completed to scheduled" in refused.json()["errors"]["status"][0]
 
 
 def test_a_call_detail_has_its_transcript(api, gym):

@@ -75,7 +75,7 @@ def test_status_changes_go_through_the_status_action_and_follow_the_rules(api, g
 
     assert (moved.status_code, moved.json()["status"]) == (200, "converted")
     assert refused.status_code == 400
-    assert "cannot change from converted to new" in refused.json()["errors"]["non_field_errors"][0]
+    assert "cannot change from converted to new" in refused.json()["errors"]["status"][0]
     assert patched.status_code == 400
     assert patched.json()["errors"] == {"status": ["Read-only here: change it with POST /api/v1/leads/{id}/status/."]}
     lead.refresh_from_db()

@@ -1,28 +1,25 @@
-from django.core.exceptions import ValidationError
+from collections.abc import Mapping, Sequence
+
+from .exceptions import DomainError
 
 
-class InvalidTransition(ValidationError, ValueError):
-    """A status change that the status's rules do not allow.
+class InvalidTransition(DomainError, ValueError):
+    """A status change that the status's rules do not allow: a 400 naming `status` in the API.
 
-    Both a ValidationError (the API answers 400 with a message) and a
-    ValueError (plain Python callers catch bad arguments that way).
+    Also a ValueError, the way plain Python callers catch bad arguments.
     """
 
+    code = "invalid_transition"
+    field = "status"
 
-def check_transition(allowed, current, new, what="status"):
+
+def check_transition(allowed: Mapping[str, Sequence[str]], current: str, new: str, what: str = "status") -> None:
     """Raise InvalidTransition unless `current` may become `new`; staying put is allowed.
 
     `allowed` maps each status to the statuses it may change to.
     """
     if new not in allowed:
-        raise InvalidTransition(
-            "%(new)r is not a %(what)s; choose from %(choices)s.",
-            code="invalid_choice",
-            params={"new": new, "what": what, "choices": ", ".join(allowed)},
-        )
+        raise InvalidTransition(f"{new!r} is not a {what}; choose from {', '.join(allowed)}.")
     if new != current and new not in allowed[current]:
-        raise InvalidTransition(
-            "A %(what)s cannot change from %(current)s to %(new)s; from %(current)s it can become %(next)s.",
-            code="invalid_transition",
-            params={"what": what, "current": current, "new": new, "next": ", ".join(allowed[current]) or "nothing"},
-        )
+        raise InvalidTransition(f"A {what} cannot change from {current} to {new}; from {current} it can become"
+                                f" {', '.join(allowed[current]) or 'nothing'}.")
