@@ -1,4 +1,5 @@
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .exceptions import DomainError
 
@@ -13,7 +14,7 @@ class InvalidTransition(DomainError, ValueError):
     field = "status"
 
 
-def check_transition(allowed: Mapping[str, Sequence[str]], current: str, new: str, what: str = "status") -> None:
+def check_transition(allowed: Mapping[Any, Sequence[str]], current: str, new: str, what: str = "status") -> None:
     """Raise InvalidTransition unless `current` may become `new`; staying put is allowed.
 
     `allowed` maps each status to the statuses it may change to.
