@@ -75,7 +75,8 @@ class Appointment(TenantModel):
             minutes = (
                 GymSettings.objects.for_gym(self.gym_id).values_list("default_appointment_minutes", flat=True).first()
             ) or GymSettings._meta.get_field("default_appointment_minutes").default
-            self.end_time = self.scheduled_time + datetime.timedelta(minutes=minutes)
+            # In UTC: on a time-zone-aware local time, adding would move the wall clock, not real time.
+            self.end_time = self.scheduled_time.astimezone(datetime.UTC) + datetime.timedelta(minutes=minutes)
 
     def clean_fields(self, exclude=None):
         self.fill_default_end_time()

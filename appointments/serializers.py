@@ -6,7 +6,7 @@ from accounts.models import User
 from calls.models import CallLog
 from gyms.models import Branch
 from leads.models import Lead
-from reps.core.serializers import StrictModelSerializer, StrictSerializer
+from reps.core.serializers import MomentField, StrictModelSerializer, StrictSerializer
 from reps.tenancy.api import GymRelatedField
 
 from .choices import AppointmentStatus
@@ -32,7 +32,8 @@ class AppointmentSerializer(StrictModelSerializer):
         " (a 400 naming staff when nobody is); null: nobody."))
     branch = GymRelatedField(Branch, allow_null=True, required=False)
     call = GymRelatedField(CallLog, allow_null=True, required=False)
-    end_time = serializers.DateTimeField(
+    scheduled_time = MomentField()
+    end_time = MomentField(
         required=False, help_text="Defaults to the start plus the gym's default appointment length."
     )
 

@@ -215,7 +215,8 @@ def update_appointment(*, gym: uuid.UUID, appointment_id: Any, data: dict[str, A
     if moved and appointment.status not in ACTIVE_STATUSES:
         raise ValidationError({"status": f"A {appointment.status} appointment cannot be rescheduled."})
     if "scheduled_time" in data and "end_time" not in data:
-        data = {**data, "end_time": data["scheduled_time"] + (appointment.end_time - appointment.scheduled_time)}
+        length = appointment.end_time - appointment.scheduled_time
+        data = {**data, "end_time": data["scheduled_time"].astimezone(datetime.UTC) + length}  # real time
     for name, model in (("lead", Lead), ("branch", Branch), ("call", CallLog)):
         if name in data:
             setattr(appointment, name, _in_gym(model, gym, data[name], name))

@@ -46,7 +46,7 @@ class AppointmentViewSet(GymModelViewSet):
         delete_appointment(gym=self.gym_id, appointment_id=instance.pk)
 
     @extend_schema(parameters=LIMIT, responses=AppointmentSerializer(many=True))
-    @action(detail=False, pagination_class=None, extra_query_params=LIMIT_PARAMS)
+    @action(detail=False, pagination_class=None, filter_backends=[], extra_query_params=LIMIT_PARAMS)
     def upcoming(self, request: Request) -> Response:
         """Scheduled or confirmed appointments still to come, soonest first."""
         appointments = appointment_repository(self.gym_id).upcoming(int_param(request, "limit", 20))

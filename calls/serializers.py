@@ -3,7 +3,7 @@ from typing import Any
 from rest_framework import serializers
 
 from leads.models import Lead
-from reps.core.serializers import StrictModelSerializer, StrictSerializer
+from reps.core.serializers import MomentField, StrictModelSerializer, StrictSerializer
 from reps.tenancy.api import GymRelatedField
 
 from .choices import CallStatus
@@ -61,7 +61,7 @@ class CallMetricsSerializer(StrictSerializer):
 class QueueCallsSerializer(StrictSerializer):
     leads = GymRelatedField(Lead, many=True, required=False, help_text="The leads to call.")
     campaign = GymRelatedField(Campaign, required=False, help_text="Or: every open lead, for this campaign.")
-    at = serializers.DateTimeField(required=False, help_text="Not before this time (default: now).")
+    at = MomentField(required=False, help_text="Not before this time (default: now).")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("leads")) == bool(attrs.get("campaign")):

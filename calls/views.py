@@ -50,7 +50,7 @@ class CallLogViewSet(TenantCrudViewSet):
         return CallLogSerializer
 
     @extend_schema(parameters=LIMIT, responses=CallLogSerializer(many=True))
-    @action(detail=False, pagination_class=None, extra_query_params=LIMIT_PARAMS)
+    @action(detail=False, pagination_class=None, filter_backends=[], extra_query_params=LIMIT_PARAMS)
     def upcoming(self, request: Request) -> Response:
         """Scheduled calls still to come, soonest first."""
         calls = call_repository(self.gym_id).upcoming(int_param(request, "limit", 20))

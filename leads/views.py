@@ -78,7 +78,7 @@ class LeadViewSet(GymModelViewSet):
         return Response(LeadSerializer(lead, context=self.get_serializer_context()).data)
 
     @extend_schema(parameters=LIMIT, responses=LeadSerializer(many=True))
-    @action(detail=False, pagination_class=None, extra_query_params=LIMIT_PARAMS)
+    @action(detail=False, pagination_class=None, filter_backends=[], extra_query_params=LIMIT_PARAMS)
     def prioritized(self, request: Request) -> Response:
         """Open leads most worth calling: best qualification score first, then newest."""
         leads = lead_repository(self.gym_id).prioritized(int_param(request, "limit", 20))

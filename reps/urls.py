@@ -3,7 +3,7 @@ from django.contrib.auth.views import LogoutView
 from django.db import transaction
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import APIRootView, DefaultRouter
 
@@ -30,10 +30,6 @@ class SchemaView(GymAPIView, SpectacularAPIView):
 
 
 class SwaggerView(GymAPIView, SpectacularSwaggerView):
-    permission_classes = [AllowAny]
-
-
-class RedocView(GymAPIView, SpectacularRedocView):
     permission_classes = [AllowAny]
 
 
@@ -65,7 +61,6 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", RedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api-auth/", include(api_auth)),
     path("livez", livez, name="livez"),
     path("healthz", healthz, name="healthz"),

@@ -8,6 +8,7 @@ reps.tenancy.api.GymAPIView.check_query_params).
 """
 
 import datetime
+import re
 import zoneinfo
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +34,7 @@ def ordering_terms(model: Any, fields: list[str]) -> list[Any]:
     """order_by() terms for "name" / "-name" fields: a nullable column puts its empty values last either way."""
     terms: list[Any] = []
     for name in fields:
-        descending, column = name.startswith("-"), name.lstrip("-")
+        descending, column = name.startswith("-"), name.removeprefix("-")
         field = model._meta.get_field("id" if column == "pk" else column)
         if getattr(field, "null", False):
             expression = F(column)
@@ -55,14 +56,14 @@ class StrictOrderingFilter(OrderingFilter):
         if params:
             fields = [field.strip() for field in params.split(",") if field.strip()]
             valid = {name for name, _ in self.get_valid_fields(queryset, view, {"request": request})}
-            unknown = [field for field in fields if field.lstrip("-") not in valid]
+            unknown = [field for field in fields if field.removeprefix("-") not in valid]
             if unknown:
                 raise ValidationError(
                     {self.ordering_param: [f"Cannot order by {unknown[0]!r}; choose from {', '.join(sorted(valid))}."]}
                 )
         else:
             fields = list(self.get_default_ordering(view) or ())
-        if fields and fields[-1].lstrip("-") not in ("id", "pk"):
+        if fields and fields[-1].removeprefix("-") not in ("id", "pk"):
             fields.append("-id" if fields[-1].startswith("-") else "id")
         return fields
 
@@ -114,6 +115,8 @@ def date_param(request: Request, name: str, default: datetime.date | None = None
             raise ValidationError({name: ["This parameter is required (YYYY-MM-DD)."]})
         return default
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):
+            raise ValueError(value)  # fromisoformat also reads 20261101 and 2026-W44
         date = datetime.date.fromisoformat(str(value))
     except ValueError:
         raise ValidationError({name: [f"{value!r} is not a date; use YYYY-MM-DD."]}) from None

@@ -44,11 +44,19 @@ def page_size(request: Request) -> int:
 
 
 class NumberedPages(PageNumberPagination):
+    """?page=N (from 1, or "last"): a malformed number is a 400; a page past the end is a 404."""
+
     page_size_query_param = "page_size"
 
     def __init__(self) -> None:
         self.page_size = settings.API_PAGE_SIZE
         self.max_page_size = settings.API_MAX_PAGE_SIZE
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        number = request.query_params.get(self.page_query_param)
+        if number not in (None, "", "last") and not (number.isdigit() and int(number) >= 1):
+            raise ValidationError({self.page_query_param: ["A whole number from 1, or 'last'."]})
+        return super().paginate_queryset(queryset, request, view)
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ def ordering_of(queryset: QuerySet[Any]) -> list[Term]:
     model, terms = queryset.model, []
     for entry in queryset.query.order_by or model._meta.ordering:
         if isinstance(entry, str):
-            descending, name = entry.startswith("-"), entry.lstrip("-")
+            descending, name = entry.startswith("-"), entry.removeprefix("-")
             nulls_last = not descending  # PostgreSQL's default: NULL sorts as the largest value
         elif isinstance(entry, OrderBy) and isinstance(entry.expression, F):
             descending, name = entry.descending, entry.expression.name

@@ -29,15 +29,24 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
+class DuplicateKey(ValueError):
+    pass
+
+
 def load_json(data: bytes | str) -> Any:
-    """The JSON value of `data`; ParseError (a 400) when it is no JSON, or nested too deeply."""
+    """The JSON value of `data`; ParseError (a 400) when it is no JSON, repeats a key, or nests too deeply."""
     too_deep = ParseError(f"The JSON body is nested too deeply: at most {MAX_JSON_DEPTH} levels.")
     try:
-        value = json.loads(data, parse_constant=json_constant)
+        value = json.loads(data, parse_constant=json_constant, object_pairs_hook=object_without_repeats)
     except RecursionError:
         raise too_deep from None
-    except ValueError as error:  # UnicodeDecodeError too
-        raise ParseError(f"The body is not JSON: {error}") from None
+    except DuplicateKey as error:
+        raise ParseError(f"The key {error} appears twice in one object: which one was meant?") from None
+    except json.JSONDecodeError as error:
+        raise ParseError(f"The body is not JSON: {error.msg} at line {error.lineno}, column {error.colno}.") from None
+    except ValueError:  # not UTF-8 text, NaN or Infinity, a number too long to read
+        raise ParseError("The body is not JSON (or holds a value JSON has not: NaN, Infinity, a number of"
+                         " thousands of digits).") from None
     if json_depth(value) > MAX_JSON_DEPTH:
         raise too_deep
     return value
@@ -45,6 +54,15 @@ def load_json(data: bytes | str) -> Any:
 
 def json_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise DuplicateKey(repr(key))
+        value[key] = item
+    return value
 
 
 class BoundedJSONParser(JSONParser):

@@ -6,10 +6,19 @@ takes); a read-only field is a 400 that says where that value is changed
 Nested serializers check their own part of the body the same way.
 """
 
+import datetime
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django.db import models
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
+
+# The moments the API reads: wide for any gym, and each one a moment PostgreSQL and Python both hold in
+# every time zone (late on 9999-12-31 a New York time is already past year 9999 in UTC).
+FIRST_MOMENT = datetime.datetime(1900, 1, 1, tzinfo=datetime.UTC)
+LAST_MOMENT = datetime.datetime(3000, 1, 1, tzinfo=datetime.UTC)
 
 # Sent by the browsable API's HTML forms beside the fields: not data.
 FORM_KEYS = frozenset({"csrfmiddlewaretoken"})
@@ -42,12 +51,63 @@ class StrictFieldsMixin:
             raise serializers.ValidationError(errors)
 
 
+class MomentField(serializers.DateTimeField):
+    """An ISO 8601 date and time, read as a moment in UTC; answered in the gym's time zone with its offset.
+
+    Without an offset it is read in the gym's time zone (the request's active
+    one), where it must exist: a time the clocks skip is a 400, and so is one
+    they pass twice, which needs its offset. Read in UTC, a moment's
+    arithmetic (an appointment's default end) is in real time, not on the
+    gym's wall clock.
+    """
+
+    default_error_messages = {
+        **serializers.DateTimeField.default_error_messages,
+        "out_of_range": f"Use a moment from {FIRST_MOMENT:%Y} to {LAST_MOMENT.year - 1}.",
+        "skipped": "{value} does not exist in {zone}: the clocks skip it. Give the time with its offset.",
+        "twice": "{value} happens twice in {zone} (the clocks go back): give the time with its offset.",
+    }
+
+    def to_internal_value(self, value: Any) -> datetime.datetime:
+        parsed = value if isinstance(value, datetime.datetime) else None
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well formed, but no date (February 30)
+                parsed = None
+        if parsed is None:
+            return super().to_internal_value(value)  # fails with DRF's message
+        if timezone.is_naive(parsed):
+            parsed = self.in_gym_zone(parsed)
+        try:
+            moment = parsed.astimezone(datetime.UTC)
+        except OverflowError:
+            self.fail("out_of_range")
+        if not FIRST_MOMENT <= moment < LAST_MOMENT:
+            self.fail("out_of_range")
+        return moment
+
+    def in_gym_zone(self, wall_time: datetime.datetime) -> datetime.datetime:
+        zone = timezone.get_current_timezone()
+        first, second = wall_time.replace(tzinfo=zone, fold=0), wall_time.replace(tzinfo=zone, fold=1)
+        try:
+            back = first.astimezone(datetime.UTC).astimezone(zone).replace(tzinfo=None)
+        except OverflowError:
+            self.fail("out_of_range")
+        if back != wall_time:
+            self.fail("skipped", value=wall_time.isoformat(), zone=zone)
+        if first.utcoffset() != second.utcoffset():
+            self.fail("twice", value=wall_time.isoformat(), zone=zone)
+        return first
+
+
 class StrictSerializer(StrictFieldsMixin, serializers.Serializer):
     pass
 
 
 class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    pass
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
+                                models.DateTimeField: MomentField}
 
 
 class NoBodySerializer(StrictSerializer):

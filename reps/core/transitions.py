@@ -22,5 +22,5 @@ def check_transition(allowed: Mapping[Any, Sequence[str]], current: str, new: st
     if new not in allowed:
         raise InvalidTransition(f"{new!r} is not a {what}; choose from {', '.join(allowed)}.")
     if new != current and new not in allowed[current]:
-        raise InvalidTransition(f"A {what} cannot change from {current} to {new}; from {current} it can become"
+        raise InvalidTransition(f"The {what} cannot change from {current} to {new}; from {current} it can become"
                                 f" {', '.join(allowed[current]) or 'nothing'}.")

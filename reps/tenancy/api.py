@@ -20,6 +20,7 @@ from typing import Any
 import django_filters
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, models, transaction
+from django.http import Http404
 from django.utils import timezone
 from rest_framework import mixins, serializers, views, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -140,6 +141,13 @@ class GymAPIView(views.APIView):
             timezone.activate(request.user.gym.tzinfo)  # type: ignore[union-attr]
         self.check_query_params(request)
 
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:  # DRF's answer to ?format= of no renderer: a 404, as if the URL were wrong
+            formats = ", ".join(renderer.format for renderer in self.get_renderers())
+            raise ValidationError({"format": [f"Choose one of: {formats}."]}) from None
+
     def allowed_query_params(self) -> set[str]:
         allowed = {"format", *self.extra_query_params}
         if getattr(self, "action", None) == "list":
@@ -155,6 +163,14 @@ class GymAPIView(views.APIView):
         if unknown:
             takes = f"this takes: {', '.join(sorted(allowed))}" if allowed - {"format"} else "this takes none"
             raise ValidationError({name: [f"Unknown parameter; {takes}."] for name in unknown})
+        # Only a filter of several values (status=new&status=lost) may come twice; elsewhere one would be dropped.
+        filterset_class = getattr(self, "filterset_class", None)
+        several = {name for name, one in (filterset_class.base_filters.items() if filterset_class else ())
+                   if isinstance(one, django_filters.MultipleChoiceFilter)}
+        repeated = sorted(name for name in request.query_params
+                          if name not in several and len(request.query_params.getlist(name)) > 1)
+        if repeated:
+            raise ValidationError({name: ["Give this parameter once."] for name in repeated})
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)

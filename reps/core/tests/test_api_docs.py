@@ -5,6 +5,7 @@ import re
 
 import pytest
 from django.core.management import call_command
+from django.urls import resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +70,20 @@ def test_the_schema_says_bodies_take_only_their_fields_and_times_are_the_gyms(cl
     after = next(parameter for parameter in document["paths"]["/api/v1/appointments/"]["get"]["parameters"]
                  if parameter["name"] == "scheduled_after")
     assert "read in the gym's time zone" in after["description"]
+
+
+def test_the_schema_lists_exactly_the_query_parameters_each_operation_takes(client):
+    """What the docs offer is what the view accepts: a documented parameter is no 400, an undocumented one is."""
+    document = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    differences = {}
+    for path, operations in document["paths"].items():
+        if "get" not in operations:
+            continue
+        match = resolve(path.replace("{id}", "00000000-0000-0000-0000-000000000000"))
+        view = match.func.cls(**getattr(match.func, "initkwargs", {}))
+        view.action = getattr(match.func, "actions", {}).get("get")
+        documented = {p["name"] for p in operations["get"].get("parameters", []) if p["in"] == "query"}
+        if documented != view.allowed_query_params() - {"format"}:
+            differences[path] = (sorted(documented), sorted(view.allowed_query_params() - {"format"}))
+    assert differences == {}

@@ -216,3 +216,15 @@ def test_cursor_pages_never_count(api, gym):
         assert not any("COUNT(" in query["sql"].upper() for query in queries)
         assert "count" not in body
         url = body["next"]
+
+
+def test_a_cursor_alone_is_cursor_mode(api, gym):
+    make_rows(gym, "leads", 5, lambda column, pool, n: pool[n % len(pool)])
+    first = api.get("/api/v1/leads/?pagination=cursor&ordering=last_interaction&page_size=2").json()
+    cursor = parse_qs(urlsplit(first["next"]).query)["cursor"][0]
+
+    second = api.get(f"/api/v1/leads/?ordering=last_interaction&page_size=2&cursor={cursor}").json()
+
+    assert "count" not in second
+    assert {row["id"] for row in second["results"]}.isdisjoint(row["id"] for row in first["results"])
+    assert second["previous"]
