@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.sites import site as admin_site
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
@@ -20,9 +21,9 @@ from appointments.models import Appointment
 from calls.models import CallLog
 from gyms.models import KnowledgeBaseEntry
 from gyms.tests.factories import GymFactory
-from leads.models import LeadTag
+from leads.models import Lead, LeadTag
 from reps.core.testing import as_application_role
-from reps.tenancy.api import GymAPIView
+from reps.tenancy.api import GymAPIView, GymModelViewSet, GymReadOnlyViewSet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -143,3 +144,25 @@ def test_every_write_refuses_a_field_it_does_not_take(signed_in, method, name):
 
     assert response.status_code == 400, (url, response.content)
     assert "shoe_size" in response.json()["errors"]
+
+
+def test_a_viewset_that_would_write_around_the_services_or_read_around_its_gym_is_refused_when_defined():
+    with pytest.raises(ImproperlyConfigured, match=r"perform_create\(\) would write through DRF's default"):
+        class Careless(GymModelViewSet):  # create, update and destroy with DRF's plain save() and delete()
+            model = Lead
+
+    with pytest.raises(ImproperlyConfigured, match=r"overrides get_queryset\(\)"):
+        class Everything(GymReadOnlyViewSet):
+            model = Lead
+
+            def get_queryset(self):
+                return Lead.objects.unscoped()
+
+    class Careful(GymModelViewSet):  # writes through services: fine
+        model = Lead
+
+        def perform_create(self, serializer): ...
+
+        def perform_update(self, serializer): ...
+
+        def perform_destroy(self, instance): ...
