@@ -9,8 +9,6 @@ reps.tenancy.api.GymAPIView.check_query_params).
 
 import datetime
 import re
-import zoneinfo
-from collections.abc import Callable
 from typing import Any
 
 import django_filters
@@ -138,16 +136,15 @@ def int_param(request: Request, name: str, default: int, minimum: int = 1, maxim
     return number
 
 
-def date_range_params(request: Request, gym_timezone: Callable[[], str] | None = None) -> tuple[datetime.date, datetime.date]:
+def date_range_params(request: Request) -> tuple[datetime.date, datetime.date]:
     """?start=&end= (both inclusive local days); by default the 30 days up to today in the gym.
 
-    Today is the gym's (the request's active time zone, or `gym_timezone()` when given).
+    Today is the gym's: the request's active time zone (the API base activates the gym's).
     """
     end = date_param(request, "end") if request.query_params.get("end") else None
     start = date_param(request, "start") if request.query_params.get("start") else None
     if end is None:
-        zone = zoneinfo.ZoneInfo(gym_timezone()) if gym_timezone else timezone.get_current_timezone()
-        end = timezone.now().astimezone(zone).date()
+        end = timezone.localdate()
     if start is None:
         start = max(FIRST_DATE, end - datetime.timedelta(days=29))
     if start > end:

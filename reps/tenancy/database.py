@@ -50,7 +50,7 @@ def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
     connection = _connection()
     if not connection.in_atomic_block:
         # Whatever an earlier transaction set is gone with it.
-        connection.reps_transaction_gym = None  # type: ignore[attr-defined]
+        _remember(connection, None)
         return None
     if on_platform_database():
         return None
@@ -61,7 +61,7 @@ def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
             [settings.DATABASE_APP_ROLE, str(gym_id or "")],
         )
         role, gym, _, _ = cursor.fetchone()
-    connection.reps_transaction_gym = gym_id  # type: ignore[attr-defined]
+    _remember(connection, gym_id)
     return role, gym
 
 
@@ -69,7 +69,7 @@ def set_transaction_gym_of(question: str, value: Any) -> uuid.UUID | None:
     """set_transaction_gym(gym_of(question, value)) in one round trip; returns that gym's id, or None."""
     connection = _connection()
     if not connection.in_atomic_block or on_platform_database():
-        connection.reps_transaction_gym = None  # type: ignore[attr-defined]
+        _remember(connection, None)
         return gym_of(question, value)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -78,21 +78,28 @@ def set_transaction_gym_of(question: str, value: Any) -> uuid.UUID | None:
             [settings.DATABASE_APP_ROLE, value],
         )
         gym_id: uuid.UUID | None = cursor.fetchone()[0]
-    connection.reps_transaction_gym = gym_id  # type: ignore[attr-defined]
+    _remember(connection, gym_id)
     return gym_id
 
 
-def transaction_gym() -> uuid.UUID | None:
-    """The gym the open transaction acts for, as this process set it; None outside a transaction.
+def _remember(connection: BaseDatabaseWrapper, gym_id: uuid.UUID | None) -> None:
+    """Note which gym the open transaction acts for, with the transaction (its outermost atomic block)."""
+    outermost = connection.atomic_blocks[0] if connection.atomic_blocks else None
+    connection.reps_transaction_gym = (outermost, gym_id)  # type: ignore[attr-defined]
 
-    Exact as long as every setting is made through this module: a scope
-    restores what it replaced before its transaction ends, and a scope
-    entered outside any transaction forgets what an earlier one set.
+
+def transaction_gym() -> uuid.UUID | None:
+    """The gym the open transaction acts for, as this module set it; None outside a transaction.
+
+    What is noted belongs to the transaction it was set in: a later
+    transaction (a new outermost block) starts knowing nothing, so nothing
+    skips setting its gym because an earlier request left one behind.
     """
     connection = _connection()
     if not connection.in_atomic_block:
         return None
-    return getattr(connection, "reps_transaction_gym", None)
+    outermost, gym_id = getattr(connection, "reps_transaction_gym", (None, None))
+    return gym_id if outermost is connection.atomic_blocks[0] else None
 
 
 def restore_transaction_gym(replaced: Replaced) -> None:
@@ -102,7 +109,7 @@ def restore_transaction_gym(replaced: Replaced) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('role', %s, true), set_config('reps.gym_id', %s, true)", list(replaced))
-    connection.reps_transaction_gym = uuid.UUID(replaced[1]) if replaced[1] else None  # type: ignore[attr-defined]
+    _remember(connection, uuid.UUID(replaced[1]) if replaced[1] else None)
 
 
 @contextmanager

@@ -199,3 +199,17 @@ def test_the_dashboards_date_bound_can_be_an_index_condition(gym):
             plan = "\n".join(row[0] for row in cursor.fetchall())
 
     assert re.search(r"created_at >= \$\d", plan), plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gym_set_by_one_transaction_is_never_assumed_by_the_next(gym, api_client_for):
+    """A request commits acting for its gym; a job's transaction after it must set its own gym, not skip it.
+
+    (The benchmark's statement counts showed it: reads after an API request ran with no gym set at all.)
+    """
+    client = api_client_for(UserFactory(gym=gym))
+    with gym_scope(gym):  # a job's scope, entered outside any transaction
+        assert client.get("/api/v1/leads/").status_code == 200  # its transaction acted for the gym, and committed
+        with transaction.atomic(), gym_scope(gym):
+            assert rows_by_gym("SELECT current_setting('reps.gym_id', true), current_user")[0] == (
+                str(gym.pk), APP_ROLE)
