@@ -132,10 +132,16 @@ def parse_row(values: dict[str, str], region: str, now: datetime.datetime,
 
 @gym_service(atomic=False)  # a transaction per batch
 def import_leads(*, gym: uuid.UUID, text: str, on_duplicate: str = "skip", source_name: str = "upload",
-                 progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Import CSV `text` into the gym; returns an ImportReport. `progress(rows)` is called after each batch."""
+                 progress: Callable[[int], None] | None = None, max_rows: int | None = None) -> ImportReport:
+    """Import CSV `text` into the gym; returns an ImportReport. `progress(rows)` is called after each batch.
+
+    A file of more than `max_rows` rows (when given) is refused before anything is written.
+    """
     if on_duplicate not in ("skip", "update"):
         raise ValidationError({"on_duplicate": "Choose skip or update."})
+    if max_rows is not None and sum(1 for _ in read_rows(text)) > max_rows:
+        raise ValidationError({"file": f"The file has more than {max_rows:,} rows: split it, or import it with"
+                                       " manage.py import_leads."})
     with gym_transaction(gym):
         country_code = Gym.objects.values_list("country_code", flat=True).get(pk=gym)
     report, batch, now = ImportReport(), [], timezone.now()

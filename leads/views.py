@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -120,7 +121,7 @@ class LeadImportView(GymAPIView):
         except UnicodeDecodeError:
             raise ValidationError({"file": ["The file is not UTF-8 text."]}) from None
         report = import_leads(gym=self.gym_id, text=text, on_duplicate=payload.validated_data["on_duplicate"],
-                              source_name=upload.name)
+                              source_name=upload.name, max_rows=settings.IMPORT_MAX_ROWS)
         return Response(report.as_dict())
 
 

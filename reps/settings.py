@@ -240,6 +240,14 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 # --- API ------------------------------------------------------------------
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 25)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100)
+# The most related ids one request may name (the leads to call, a lead's tags).
+API_MAX_IDS = env_int("API_MAX_IDS", 500)
+# A request body (not an upload) may be this large; a larger one is a 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+# The most rows one import through the API may have (manage.py import_leads takes any number).
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 20_000)
+# Each statement of a request or job transaction may run this long; a longer one is cancelled (a 503).
+STATEMENT_TIMEOUT_MS = env_int("STATEMENT_TIMEOUT_MS", 10_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -20,6 +20,7 @@ from django.core.exceptions import (
     NON_FIELD_ERRORS,
     ObjectDoesNotExist,
     PermissionDenied,
+    RequestDataTooBig,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError, models
@@ -56,6 +57,13 @@ class DomainRefusal(exceptions.APIException):
 
 # deadlock_detected, serialization_failure
 CONCURRENCY_FAILURES = {"40P01", "40001"}
+QUERY_CANCELED = "57014"  # statement_timeout
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The body is larger than this API takes (API_MAX_BODY_BYTES); upload files as multipart."
+    default_code = "too_large"
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -100,12 +108,18 @@ def _as_api_exception(exc: Exception) -> Exception:
         if getattr(exc.__cause__, "sqlstate", None) in CONCURRENCY_FAILURES:
             # Two transactions collided (a deadlock, a serialization failure): the request may be retried.
             return Conflict("The change collided with another made at the same moment; try again.", "conflict")
+        if getattr(exc.__cause__, "sqlstate", None) == QUERY_CANCELED:
+            logger.warning("A statement ran past STATEMENT_TIMEOUT_MS and was cancelled: %s", exc)
+            return ServiceUnavailable("The request took longer than the database allows; narrow it and try again.",
+                                      "timeout")
         logger.error("Database unavailable: %s", exc)
         return ServiceUnavailable()
     if isinstance(exc, (ObjectDoesNotExist, Http404)):
         return exceptions.NotFound()
     if isinstance(exc, PermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
     return exc
 
 

@@ -10,8 +10,11 @@ error shape, before anything else reads it.
 import json
 from typing import Any
 
+from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from .errors import PayloadTooLarge
 
 MAX_JSON_DEPTH = 32
 
@@ -66,5 +69,10 @@ def object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 class BoundedJSONParser(JSONParser):
+    """JSON bodies of at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes (a 413 beyond), nested at most MAX_JSON_DEPTH."""
+
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        return load_json(stream.read())
+        data = stream.read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+        if len(data) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise PayloadTooLarge()
+        return load_json(data)

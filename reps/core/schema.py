@@ -31,10 +31,11 @@ ERRORS = {
     "403": "Signed in, but not allowed to do this.",
     "404": "No such object in your gym (another gym's object answers the same).",
     "409": "The change conflicts with the data (or with a change made at the same moment).",
+    "413": "The body is larger than this API takes.",
     "415": "The body's content type is not one this operation reads.",
     "503": "The database is unavailable; try again shortly.",
 }
-WRITE_ERRORS = {"409", "415"}
+WRITE_ERRORS = {"409", "413", "415"}
 READ_METHODS = {"get", "head", "options"}
 
 

@@ -18,12 +18,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import django_filters
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, models, transaction
 from django.http import Http404
 from django.utils import timezone
 from rest_framework import mixins, serializers, views, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.relations import MANY_RELATION_KWARGS
 from rest_framework.request import Request
 
 from reps.core.filters import LIST_PARAMS
@@ -246,23 +248,58 @@ class GymRelatedField(serializers.PrimaryKeyRelatedField):
             kwargs["queryset"] = model._base_manager.none()  # replaced by get_queryset()
         super().__init__(**kwargs)
 
+    @classmethod
+    def many_init(cls, *args: Any, **kwargs: Any) -> "GymManyRelatedField":  # as DRF's, with our list field
+        outer = {name: value for name, value in kwargs.items() if name in MANY_RELATION_KWARGS}
+        return GymManyRelatedField(child_relation=cls(*args, **kwargs), **outer)
+
     def get_queryset(self) -> Any:
         gym_id = self.context.get("gym_id")
         if gym_id is None:
             return self.model._base_manager.none()
         return self.model.objects.for_gym(gym_id)  # type: ignore[attr-defined]
 
-    def to_internal_value(self, data: Any) -> Any:
+    def parse_id(self, data: Any) -> uuid.UUID:
         if isinstance(data, bool) or not isinstance(data, (str, uuid.UUID)):
             self.fail("incorrect_type", data_type=type(data).__name__)
         try:
-            pk = uuid.UUID(str(data))
+            return uuid.UUID(str(data))
         except ValueError:
             self.fail("invalid_uuid", value=data)
+
+    def to_internal_value(self, data: Any) -> Any:
+        pk = self.parse_id(data)
         row = self.get_queryset().filter(pk=pk).first()
         if row is None:
             self.fail("does_not_exist", model=self.model._meta.verbose_name, pk_value=pk)
         return row
+
+
+class GymManyRelatedField(serializers.ManyRelatedField):
+    """A list of related ids of the request's gym: at most API_MAX_IDS, each once, all read in one query."""
+
+    child_relation: GymRelatedField
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        if isinstance(data, (str, dict)) or not hasattr(data, "__iter__"):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        items = list(data)
+        if not self.allow_empty and not items:
+            self.fail("empty")
+        if len(items) > settings.API_MAX_IDS:
+            raise ValidationError(f"At most {settings.API_MAX_IDS} ids in one request; send the rest in another.")
+        ids = [self.child_relation.parse_id(item) for item in items]
+        seen: set[uuid.UUID] = set()
+        for pk in ids:
+            if pk in seen:
+                raise ValidationError(f"{pk} is given twice.")
+            seen.add(pk)
+        rows = {row.pk: row for row in self.child_relation.get_queryset().filter(pk__in=ids)}
+        missing = next((pk for pk in ids if pk not in rows), None)
+        if missing is not None:
+            self.child_relation.fail("does_not_exist", model=self.child_relation.model._meta.verbose_name,
+                                     pk_value=missing)
+        return [rows[pk] for pk in ids]
 
 
 class GymModelChoiceFilter(django_filters.ModelChoiceFilter):

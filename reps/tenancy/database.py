@@ -42,7 +42,8 @@ def _connection() -> BaseDatabaseWrapper:
 def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
     """Make the open transaction act as the application role for this gym (None: for no gym, seeing nothing).
 
-    Both settings are transaction-local (set_config(..., true)). Outside a
+    The settings are transaction-local (set_config(..., true)), and so is
+    the statement timeout they set (STATEMENT_TIMEOUT_MS). Outside a
     transaction this does nothing and returns None; inside one, it returns
     the settings it replaced, for restore_transaction_gym(). Nor does it act
     in the platform admin's requests, which work as the platform login.
@@ -57,10 +58,11 @@ def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('role'), coalesce(current_setting('reps.gym_id', true), ''),"
-            " set_config('role', %s, true), set_config('reps.gym_id', %s, true)",
-            [settings.DATABASE_APP_ROLE, str(gym_id or "")],
+            " set_config('role', %s, true), set_config('reps.gym_id', %s, true),"
+            " set_config('statement_timeout', %s, true)",
+            [settings.DATABASE_APP_ROLE, str(gym_id or ""), str(settings.STATEMENT_TIMEOUT_MS)],
         )
-        role, gym, _, _ = cursor.fetchone()
+        role, gym, *_ = cursor.fetchone()
     _remember(connection, gym_id)
     return role, gym
 
