@@ -6,7 +6,7 @@ from django.db.models.functions import Lower
 from reps.core.models import BaseModel, phone_check
 
 from .choices import RoleName
-from .querysets import UserManager
+from .querysets import UserManager, canonical_email, validate_plain_email
 
 
 class Role(models.Model):
@@ -29,7 +29,8 @@ class User(AbstractBaseUser, PermissionsMixin, BaseModel):
     superusers may have neither.
     """
 
-    email = models.EmailField(max_length=255, unique=True)
+    email = models.EmailField(max_length=255, unique=True, validators=[validate_plain_email],
+                              error_messages={"unique": "This email is already taken."})
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     gym = models.ForeignKey(
@@ -66,12 +67,12 @@ class User(AbstractBaseUser, PermissionsMixin, BaseModel):
         return self.email
 
     def save(self, *args, **kwargs):
-        self.email = self.__class__.objects.normalize_email(self.email).strip().lower()
+        self.email = canonical_email(self.email)
         super().save(*args, **kwargs)
 
-    def clean(self):
-        super().clean()
-        self.email = (self.email or "").strip().lower()
+    def clean_fields(self, exclude=None):
+        self.email = canonical_email(self.email)  # before uniqueness is checked
+        super().clean_fields(exclude)
 
     def get_full_name(self):
         return f"{self.first_name} {self.last_name}".strip() or self.email

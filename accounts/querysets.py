@@ -1,8 +1,22 @@
+import unicodedata
 from typing import Any
 
 from django.contrib.auth.models import BaseUserManager
+from django.core.exceptions import ValidationError
 
 from reps.tenancy.queryset import TenantQuerySet
+
+
+def canonical_email(value: str | None) -> str:
+    """An email address as logins compare it: NFKC-normalized (full-width letters become plain), lower case."""
+    return unicodedata.normalize("NFKC", value or "").strip().lower()
+
+
+def validate_plain_email(value: str) -> None:
+    """Sign-in addresses are plain ASCII: "owner@northsıde.test" (a dotless ı) would pass for someone else's."""
+    if not canonical_email(value).isascii():
+        raise ValidationError("Use an email address of plain letters, digits and punctuation: letters from other"
+                              " alphabets can make it look like someone else's.", code="not_ascii")
 
 
 class UserQuerySet(TenantQuerySet):
@@ -19,7 +33,7 @@ class UserManager(UserManagerBase):
     use_in_migrations = True
 
     def get_by_natural_key(self, username: str | None) -> Any:
-        return self.get(email=(username or "").strip().lower())
+        return self.get(email=canonical_email(username))
 
     def create_user(self, email: str, password: str | None = None, **fields: Any) -> Any:
         if not email:

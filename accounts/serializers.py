@@ -8,24 +8,39 @@ from reps.core.serializers import StrictModelSerializer, StrictSerializer
 
 from .choices import RoleName
 from .models import Role, User
+from .querysets import canonical_email, validate_plain_email
+
+
+class SignInEmailField(serializers.EmailField):
+    """An email address as logins compare it (NFKC, lower case), and in plain ASCII."""
+
+    def to_internal_value(self, data: Any) -> str:
+        email = canonical_email(data) if isinstance(data, str) else data
+        value: str = super().to_internal_value(email)
+        validate_plain_email(value)
+        return value
 
 
 class UserSerializer(StrictModelSerializer):
+    email = SignInEmailField(max_length=255)
     role = serializers.SlugRelatedField(slug_field="name", queryset=Role.objects.all(),
                                         help_text=f"One of: {', '.join(RoleName.values)}.")
     password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"},
-                                     help_text="Required when creating a user.")
+                                     help_text="Required when creating a user. Only an owner sets another person's"
+                                               " password; to change your own, also send current_password.")
+    current_password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"},
+                                             trim_whitespace=False,
+                                             help_text="Your current password, when you change your own.")
 
     class Meta:
         model = User
-        fields = ["id", "email", "first_name", "last_name", "role", "is_active", "password", "last_login",
-                  "created_at"]
+        fields = ["id", "email", "first_name", "last_name", "role", "is_active", "password", "current_password",
+                  "last_login", "created_at"]
         read_only_fields = ["id", "last_login", "created_at"]
 
-    def validate_email(self, value: str) -> str:
-        return value.strip().lower()
-
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is None and "current_password" in attrs:
+            raise serializers.ValidationError({"current_password": ["Only for changing your own password."]})
         if self.instance is None and not attrs.get("password"):
             raise serializers.ValidationError({"password": ["Set a password for the new user."]})
         if attrs.get("password"):
@@ -39,7 +54,7 @@ class UserSerializer(StrictModelSerializer):
 
 
 class LoginSerializer(StrictSerializer):
-    email = serializers.EmailField()
+    email = SignInEmailField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
 
 

@@ -28,10 +28,20 @@ def _check_member(user: User, gym: uuid.UUID) -> None:
         raise PermissionDenied("That user is not on this gym's staff.")
 
 
+def _check_may_set_password(actor: User, user: User, current_password: str | None) -> None:
+    """Your own password, with your current one; another person's, only as an owner."""
+    if user.pk == actor.pk:
+        if not current_password or not user.check_password(current_password):
+            raise ValidationError({"current_password": "Give your current password to change it."})
+    elif role_of(actor) != RoleName.OWNER:
+        raise PermissionDenied("Only an owner sets another person's password.")
+
+
 @gym_service
 def create_staff_user(*, gym: uuid.UUID, actor: User, data: dict[str, Any]) -> User:
     data = dict(data)
     password = data.pop("password")
+    data.pop("current_password", None)
     _check_may_manage(actor, data["role"].name)
     user = User(gym_id=gym, **data)
     user.set_password(password)
@@ -51,7 +61,9 @@ def update_staff_user(*, gym: uuid.UUID, actor: User, user_id: Any, data: dict[s
     _check_may_manage(actor, data["role"].name if "role" in data else None, user)
     if user.pk == actor.pk and (data.get("is_active") is False or "role" in data and data["role"] != user.role):
         raise ValidationError("You cannot deactivate yourself or change your own role.")
-    password = data.pop("password", None)
+    password, current_password = data.pop("password", None), data.pop("current_password", None)
+    if password:
+        _check_may_set_password(actor, user, current_password)
     for name, value in data.items():
         setattr(user, name, value)
     if password:

@@ -33,7 +33,9 @@ class LeadSerializer(StrictModelSerializer):
     A new lead starts as new; its status changes through POST /leads/{id}/status/.
     """
 
-    read_only_hints = {"status": "POST /api/v1/leads/{id}/status/"}
+    read_only_hints = {"status": "POST /api/v1/leads/{id}/status/", "do_not_call": "POST /api/v1/leads/{id}/consent/",
+                       "consent_given_at": "POST /api/v1/leads/{id}/consent/",
+                       "consent_source": "POST /api/v1/leads/{id}/consent/"}
 
     branch = GymRelatedField(Branch, allow_null=True, required=False)
     tags = GymRelatedField(LeadTag, many=True, required=False)
@@ -45,11 +47,19 @@ class LeadSerializer(StrictModelSerializer):
         fields = ["id", "first_name", "last_name", "email", "phone", "status", "source", "notes", "branch", "tags",
                   "do_not_call", "consent_given_at", "consent_source", "qualification_score", "engagement_score",
                   "last_interaction", "created_at", "updated_at"]
-        read_only_fields = ["id", "status", "engagement_score", "last_interaction", "created_at", "updated_at"]
+        read_only_fields = ["id", "status", "do_not_call", "consent_given_at", "consent_source", "engagement_score",
+                            "last_interaction", "created_at", "updated_at"]
 
 
 class LeadStatusSerializer(StrictSerializer):
     status = serializers.ChoiceField(LeadStatus.choices)
+
+
+class LeadConsentSerializer(StrictSerializer):
+    consent = serializers.BooleanField(help_text="true: the lead agreed to AI calls; false: the lead asked not to be"
+                                                 " called (do not call).")
+    via = serializers.CharField(required=False, allow_blank=True, max_length=255,
+                                help_text="How the lead agreed: a web form, a call, in person. Required with true.")
 
 
 class CallSummarySerializer(StrictModelSerializer):

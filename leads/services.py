@@ -4,8 +4,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
+from reps.core.cache import affected_by, invalidate_after
+from reps.core.permissions import MANAGERS, role_of
 from reps.core.transitions import check_transition
 from reps.tenancy import services as generic
 from reps.tenancy.services import gym_service
@@ -52,6 +55,30 @@ def update_lead(*, gym: uuid.UUID, lead_id: Any, data: dict[str, Any]) -> Lead |
 def change_lead_status(*, gym: uuid.UUID, lead_id: Any, status: str) -> Lead | None:
     """Move the gym's lead to `status` (LEAD_TRANSITIONS); None when the gym has no such lead."""
     return update_lead(gym=gym, lead_id=lead_id, data={"status": status})
+
+
+@gym_service
+def record_consent(*, gym: uuid.UUID, lead_id: Any, actor: Any, consent: bool, via: str = "") -> Lead | None:
+    """Record that the lead agreed to calls (with how), or asked not to be called; None when there is no such lead.
+
+    Anyone may record a refusal; it sets do_not_call. Only an owner or a
+    manager may clear a do_not_call, and only by recording the lead's consent.
+    """
+    lead: Lead | None = Lead.objects.for_gym(gym).select_for_update().get_by_id(lead_id)
+    if lead is None:
+        return None
+    if not consent:
+        lead.do_not_call = True
+        lead.save(update_fields=["do_not_call", "updated_at"])
+    else:
+        if not via.strip():
+            raise ValidationError({"via": "Say how the lead agreed (a web form, a call, in person...)."})
+        if lead.do_not_call and role_of(actor) not in MANAGERS:
+            raise PermissionDenied("The lead asked not to be called: only an owner or a manager records new consent.")
+        lead.do_not_call, lead.consent_given_at, lead.consent_source = False, timezone.now(), via.strip()[:255]
+        lead.save(update_fields=["do_not_call", "consent_given_at", "consent_source", "updated_at"])
+    invalidate_after(gym, affected_by(Lead))
+    return lead
 
 
 @gym_service

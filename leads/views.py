@@ -19,6 +19,7 @@ from .imports import import_leads
 from .models import Lead, LeadTag
 from .querysets import lead_repository
 from .serializers import (
+    LeadConsentSerializer,
     LeadDetailSerializer,
     LeadImportReportSerializer,
     LeadImportSerializer,
@@ -26,7 +27,7 @@ from .serializers import (
     LeadStatusSerializer,
     LeadTagSerializer,
 )
-from .services import change_lead_status, delete_lead, save_lead
+from .services import change_lead_status, delete_lead, record_consent, save_lead
 
 DATE_RANGE = [
     OpenApiParameter("start", OpenApiTypes.DATE, description="First local day, inclusive (default: 29 days before end)."),
@@ -57,6 +58,8 @@ class LeadViewSet(GymModelViewSet):
             return LeadDetailSerializer
         if self.action == "status":
             return LeadStatusSerializer
+        if self.action == "consent":
+            return LeadConsentSerializer
         return LeadSerializer
 
     def perform_create(self, serializer: Any) -> None:
@@ -76,6 +79,19 @@ class LeadViewSet(GymModelViewSet):
         payload = LeadStatusSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         lead = change_lead_status(gym=self.gym_id, lead_id=lead.pk, status=payload.validated_data["status"])
+        return Response(LeadSerializer(lead, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=LeadConsentSerializer, responses=LeadSerializer)
+    @action(detail=True, methods=["post"])
+    def consent(self, request: Request, pk: Any = None) -> Response:
+        """Record the lead's consent to AI calls (and how), or that they asked not to be called.
+
+        Anyone records a refusal; clearing a do-not-call takes an owner or a manager, with the consent.
+        """
+        lead = self.get_object()
+        payload = LeadConsentSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        lead = record_consent(gym=self.gym_id, lead_id=lead.pk, actor=self.member, **payload.validated_data)
         return Response(LeadSerializer(lead, context=self.get_serializer_context()).data)
 
     @extend_schema(parameters=LIMIT, responses=LeadSerializer(many=True))

@@ -163,3 +163,61 @@ def test_settings_are_for_owners_and_managers(staff):
 )
 def test_sales_work_leads(staff, url, body):
     assert staff("sales").post(url, body, format="json").status_code == 201
+
+
+# --- found by the attack on production settings (issue 14) -----------------------------------------
+
+
+def test_only_an_owner_sets_another_persons_password(staff, gym):
+    fellow = UserFactory(gym=gym, role=RoleFactory(name="manager"), email="fellow@example.com")
+    sales = UserFactory(gym=gym, role=RoleFactory(name="sales"), email="seller@example.com")
+    new = {"password": "another long unusual password"}
+
+    by_manager = [staff("manager").patch(f"/api/v1/users/{user.pk}/", new, format="json") for user in (fellow, sales)]
+    by_owner = staff("owner").patch(f"/api/v1/users/{sales.pk}/", new, format="json")
+
+    assert [response.status_code for response in by_manager] == [403, 403]
+    assert by_owner.status_code == 200
+    assert login("seller@example.com", new["password"]).status_code == 200
+    assert login("fellow@example.com").status_code == 200  # unchanged
+
+
+def test_changing_your_own_password_takes_your_current_one(api_client_for, gym):
+    me = UserFactory(gym=gym, role=RoleFactory(name="manager"), email="me@example.com")
+    client = api_client_for(me)
+    new = "another long unusual password"
+
+    without = client.patch(f"/api/v1/users/{me.pk}/", {"password": new}, format="json")
+    wrong = client.patch(f"/api/v1/users/{me.pk}/", {"password": new, "current_password": "guess"}, format="json")
+    right = client.patch(f"/api/v1/users/{me.pk}/", {"password": new, "current_password": PASSWORD}, format="json")
+
+    assert [without.status_code, wrong.status_code] == [400, 400]
+    assert list(without.json()["errors"]) == ["current_password"]
+    assert right.status_code == 200
+    assert login("me@example.com", new).status_code == 200
+
+
+def test_a_taken_email_reads_the_same_whichever_gym_has_it(staff, gym, other_gym):
+    UserFactory(gym=gym, email="here@example.com")
+    UserFactory(gym=other_gym, email="there@example.com")
+
+    answers = [staff("owner").post("/api/v1/users/", new_user(email=email), format="json").json()["errors"]
+               for email in ("here@example.com", "there@example.com")]
+
+    assert answers[0] == answers[1] == {"email": ["This email is already taken."]}
+
+
+@pytest.mark.parametrize("email", ["owner@northsıde.test", "оwner@northside.test"])  # a dotless ı; a Cyrillic о
+def test_look_alike_emails_are_refused(staff, email):
+    response = staff("owner").post("/api/v1/users/", new_user(email=email), format="json")
+
+    assert response.status_code == 400 and "email" in response.json()["errors"]
+
+
+def test_emails_are_compared_as_normalized_text(staff, gym):
+    UserFactory(gym=gym, email="coach@example.com")
+
+    duplicate = staff("owner").post("/api/v1/users/", new_user(email="ＣＯＡＣＨ@example.com"), format="json")
+
+    assert duplicate.json()["errors"] == {"email": ["This email is already taken."]}
+    assert login("ｃｏａｃｈ@example.com").status_code == 200  # full-width letters sign in as the plain address

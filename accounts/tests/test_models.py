@@ -32,7 +32,7 @@ def test_email_is_unique_whatever_its_case(gym, other_gym):
     UserFactory(gym=gym, email="coach@example.com")
 
     duplicate = User(email="COACH@example.com", gym=other_gym, role=RoleFactory())
-    assert validation_messages(duplicate, exclude=["password"])["email"] == ["User with this Email already exists."]
+    assert validation_messages(duplicate, exclude=["password"])["email"] == ["This email is already taken."]
     with refused_by_database("accounts_user_email_key"):
         UserFactory(gym=other_gym, email="Coach@Example.com")
 

@@ -162,3 +162,25 @@ def test_the_browsable_api_filter_form_sends_nothing_unless_asked(api, gym):
     # Every yes/no filter starts blank, so a submitted form filters by nothing it was not told to.
     assert '<option value="" selected>Either</option>' in page
     assert api.get("/api/v1/leads/?has_qualification=&search=&branch=").json()["count"] == 2
+
+
+def test_consent_is_recorded_by_its_action_and_only_managers_clear_a_do_not_call(api_client_for, gym):
+    lead = LeadFactory(gym=gym)
+    sales = api_client_for(UserFactory(gym=gym, role=RoleFactory(name="sales")))
+    manager = api_client_for(UserFactory(gym=gym, role=RoleFactory(name="manager")))
+    url = f"/api/v1/leads/{lead.pk}/consent/"
+
+    written = sales.patch(f"/api/v1/leads/{lead.pk}/", {"do_not_call": False, "consent_source": "me"}, format="json")
+    given = sales.post(url, {"consent": True, "via": "web form"}, format="json")
+    refused = sales.post(url, {"consent": False}, format="json")
+    cleared_by_sales = sales.post(url, {"consent": True, "via": "a call"}, format="json")
+    without_source = manager.post(url, {"consent": True}, format="json")
+    cleared = manager.post(url, {"consent": True, "via": "in person, signed"}, format="json")
+
+    assert written.status_code == 400 and set(written.json()["errors"]) == {"do_not_call", "consent_source"}
+    assert given.status_code == 200 and given.json()["consent_source"] == "web form"
+    assert refused.status_code == 200 and refused.json()["do_not_call"] is True
+    assert cleared_by_sales.status_code == 403
+    assert without_source.status_code == 400 and list(without_source.json()["errors"]) == ["via"]
+    assert cleared.status_code == 200
+    assert (cleared.json()["do_not_call"], cleared.json()["consent_source"]) == (False, "in person, signed")

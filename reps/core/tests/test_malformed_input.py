@@ -72,7 +72,7 @@ def test_a_moment_out_of_range_or_not_on_the_gyms_clock_is_a_400_naming_its_fiel
     answers = {
         "scheduled_time": api.post("/api/v1/appointments/", {"lead": str(lead.pk), "title": "Tour", "staff": None,
                                                              "scheduled_time": moment}, format="json"),
-        "consent_given_at": api.patch(f"/api/v1/leads/{lead.pk}/", {"consent_given_at": moment}, format="json"),
+        "end_time": api.post("/api/v1/calls/", {"lead": str(lead.pk), "end_time": moment}, format="json"),
         "start_time": api.post("/api/v1/calls/", {"lead": str(lead.pk), "start_time": moment}, format="json"),
     }
 

@@ -88,6 +88,9 @@ CASES = {
     "leads.services.change_lead_status": (
         lambda w: leads.change_lead_status(gym=w["gym"].pk, lead_id=w["lead"].pk, status="lost"),
         lambda w, result: Lead.objects.unscoped().get(pk=w["lead"].pk).status == "lost"),
+    "leads.services.record_consent": (
+        lambda w: leads.record_consent(gym=w["gym"].pk, lead_id=w["lead"].pk, actor=w["sales"], consent=False),
+        lambda w, result: Lead.objects.unscoped().get(pk=w["lead"].pk).do_not_call is True),
     "leads.services.delete_lead": (
         lambda w: leads.delete_lead(gym=w["gym"].pk, lead_id=w["lead"].pk),
         lambda w, result: result is True and not Lead.objects.unscoped().filter(pk=w["lead"].pk).exists()),

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 NOT_THE_API = {"livez", "healthz", "metrics", "rest_framework:login", "rest_framework:logout", None}
 # GET on these is 405: they only take POST.
 POST_ONLY = {"v1:auth-token", "v1:auth-logout", "v1:auth-token-rotate", "v1:leads-import", "v1:calls-queue",
-             "v1:retell-webhook", "v1:lead-status", "v1:call-status", "v1:appointment-status",
+             "v1:retell-webhook", "v1:lead-status", "v1:lead-consent", "v1:call-status", "v1:appointment-status",
              "rest_framework:logout"}
 REDIRECTS = {None}  # the site root, to the docs
 
@@ -126,6 +126,7 @@ def test_every_view_of_the_api_is_built_on_its_base():
 
 
 WRITES = {"post": ["v1:branch-list", "v1:knowledge-base-list", "v1:user-list", "v1:lead-list", "v1:lead-status",
+                   "v1:lead-consent",
                    "v1:tag-list", "v1:call-list", "v1:call-status", "v1:campaign-list", "v1:appointment-list",
                    "v1:appointment-status", "v1:calls-queue", "v1:auth-token", "v1:auth-logout",
                    "v1:auth-token-rotate", "v1:leads-import"],
