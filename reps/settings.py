@@ -303,6 +303,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Observability --------------------------------------------------------
+# /metrics answers a scraper that sends `Authorization: Bearer <METRICS_TOKEN>`, or, without a token set,
+# one connecting from METRICS_ALLOWED_IPS; anyone else gets a 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 SLOW_QUERY_MS = env_int("SLOW_QUERY_MS", 200)
 
 # JSON lines in production (LOG_FORMAT=json), readable lines in development;

@@ -1,9 +1,11 @@
 """Operations endpoints: /livez, /healthz, /metrics. No authentication, no gym, no transaction."""
 
+import hmac
 import os
 import threading
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
@@ -19,6 +21,13 @@ from prometheus_client import (
 
 from .cache import health
 from .observability import pool_stats
+
+
+def metrics_allowed(request):
+    if settings.METRICS_TOKEN:
+        return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {settings.METRICS_TOKEN}")
+    return request.META.get("REMOTE_ADDR") in settings.METRICS_ALLOWED_IPS
+
 
 POOL_WARNING_RATIO = 0.8  # the seed's "high connection pool usage"
 MIGRATIONS_RECHECK_SECONDS = 60
@@ -103,7 +112,13 @@ def unapplied_migrations():
 
 @never_cache
 def metrics_view(request):
-    """Prometheus text format; under gunicorn, the sum over every worker process."""
+    """Prometheus text format; under gunicorn, the sum over every worker process.
+
+    For the scraper only: with METRICS_TOKEN set, `Authorization: Bearer <it>`; else a client from
+    METRICS_ALLOWED_IPS (the address that connected, not a forwarded one). Anyone else gets a 404.
+    """
+    if not metrics_allowed(request):
+        return JsonResponse({"status": 404, "code": "not_found", "detail": "Not found."}, status=404)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -157,3 +157,24 @@ def test_a_value_the_database_refuses_as_data_is_a_400_and_writes_nothing(api, g
 
     assert response.status_code == 400 and "NUL" in response.json()["errors"]["non_field_errors"][0]
     assert not Lead.objects.for_gym(gym).exists()
+
+
+def test_metrics_answer_only_the_scraper(client, settings):
+    assert client.get("/metrics").status_code == 200  # from 127.0.0.1, allowed by default
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 404
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 404
+
+    settings.METRICS_TOKEN = "scrape-me"
+    assert client.get("/metrics").status_code == 404  # with a token set, the address alone is not enough
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer scrape-me").status_code == 200
+
+
+def test_invented_http_methods_add_no_series(client):
+    def series():
+        return client.get("/metrics").content.decode().count("reps_http_requests_total{")
+
+    before = series()
+    for n in range(30):
+        client.generic(f"BREW{n}", "/livez")
+    assert series() <= before + 3  # the /metrics requests themselves, and one series for "other"
