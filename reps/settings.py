@@ -88,6 +88,7 @@ MIDDLEWARE = [
     # /admin/ works through the platform database login (DATABASE_PLATFORM_URL).
     "reps.tenancy.admin.PlatformAdminMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "reps.core.security.ContentSecurityPolicyMiddleware",
     # Serves static files (admin, browsable API, API docs) from the app itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -327,6 +328,13 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# HTML pages load scripts, styles, images and fonts from the app itself only (reps.core.security).
+CONTENT_SECURITY_POLICY = os.environ.get("CONTENT_SECURITY_POLICY", "; ".join([
+    "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:",
+    "font-src 'self' data:", "connect-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'",
+    "frame-ancestors 'none'",
+]))
 
 # --- Production hardening -------------------------------------------------
 if PRODUCTION:

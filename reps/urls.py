@@ -3,7 +3,7 @@ from django.contrib.auth.views import LogoutView
 from django.db import transaction
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import APIRootView, DefaultRouter
 
@@ -29,8 +29,11 @@ class SchemaView(GymAPIView, SpectacularAPIView):
     permission_classes = [AllowAny]
 
 
-class SwaggerView(GymAPIView, SpectacularSwaggerView):
+class SwaggerView(GymAPIView, SpectacularSwaggerSplitView):
+    """Swagger UI with its start-up script served apart (?script), so that the page runs no inline script."""
+
     permission_classes = [AllowAny]
+    extra_query_params = ("script",)
 
 
 class Router(DefaultRouter):

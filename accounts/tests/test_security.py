@@ -1,5 +1,6 @@
 import datetime
 import logging
+import re
 
 import pytest
 from django.utils import timezone
@@ -84,3 +85,27 @@ def test_security_headers(client, settings):
     assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Frame-Options"] == "DENY"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("url", ["/api/docs/", "/admin/login/", "/api-auth/login/", "/api/v1/leads/"])
+def test_html_pages_carry_a_content_security_policy_and_run_no_inline_script(api, url):
+    response = api.get(url, HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 200
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    html = response.content.decode()
+    inline = [tag for tag in re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) if "application/json" not in tag]
+    assert inline == []
+
+
+def test_the_docs_start_up_script_is_served_apart(client):
+    page = client.get("/api/docs/").content.decode()
+    script = re.search(r'<script src="([^"]*script[^"]*)"', page).group(1)
+
+    response = client.get(script)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/javascript")
+    assert "SwaggerUIBundle" in response.content.decode()
+    assert client.get("/api/v1/leads/", HTTP_ACCEPT="application/json")["Content-Type"] == "application/json"
