@@ -7,14 +7,19 @@ import tempfile
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
-threads = int(os.environ.get("WEB_THREADS", 1))
+# Threads, so that a slow client holds one thread, not a whole worker (gunicorn's gthread worker also waits
+# for an idle connection's first bytes without a thread). Behind a buffering proxy (deploy/nginx.conf) no
+# slow client reaches gunicorn at all. Each process's database pool must have at least this many connections.
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", 4))
 timeout = int(os.environ.get("WEB_TIMEOUT", 30))
 graceful_timeout = 20
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", 5000))  # recycle workers now and then
 max_requests_jitter = 500
 accesslog = "-"
 errorlog = "-"
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The proxies whose X-Forwarded-* headers are believed: the same list as settings.TRUSTED_PROXIES.
+forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "")
 wsgi_app = "reps.wsgi:application"
 
 # prometheus_client keeps each worker's metrics in files here, so that

@@ -24,6 +24,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from reps.tenancy.database import gym_of, gym_scope, set_transaction_gym_of
 
 from .models import User
+from .querysets import canonical_email
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
@@ -65,6 +66,14 @@ class GymUserBackend(ModelBackend):
         with in_gym_of("user", user_id):
             user = User.objects.select_related("gym", "role").filter(pk=user_id).first()
         return user if user is not None and self.user_can_authenticate(user) else None
+
+
+def sign_in_name(request: Any, credentials: dict[str, Any] | None = None) -> str:
+    """Which account a sign-in attempt is for, as django-axes counts them: the email as logins compare it."""
+    given = (credentials or {}).get("username")
+    if given is None:
+        given = getattr(request, "POST", {}).get("username")
+    return canonical_email(str(given or ""))
 
 
 def in_gym_of(question: str, value: Any) -> Any:

@@ -6,6 +6,7 @@ Two modes, chosen by REPS_ENV:
   cookies and HSTS, so that `manage.py check --deploy` is clean.
 """
 
+import datetime
 import os
 from pathlib import Path
 
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -97,6 +99,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Answers a sign-in whose account or address is locked out (django-axes), on every way in.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reps.urls"
@@ -213,8 +217,29 @@ CACHE_ERROR_LOG_SECONDS = env_int("CACHE_ERROR_LOG_SECONDS", 60)
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-# Finds the user's gym first, so that row-level security lets the user be read.
-AUTHENTICATION_BACKENDS = ["accounts.authentication.GymUserBackend"]
+# django-axes first: it refuses a sign-in whose account or address is locked out. Then ours, which finds
+# the user's gym first, so that row-level security lets the user be read.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "accounts.authentication.GymUserBackend"]
+
+# Sign-in limits on every way in (API token, browsable API, admin): LOGIN_FAILURE_LIMIT failed attempts
+# for one account, or from one address, lock it out for LOGIN_COOLOFF_MINUTES (a 429 with Retry-After).
+# The counts live in the cache (Redis), so a request's rollback does not undo them.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The account as logins compare it: "Coach@Example.com" counts against coach@example.com.
+AXES_USERNAME_CALLABLE = "accounts.authentication.sign_in_name"
+AXES_USERNAME_FORM_FIELD = "username"  # what authenticate() is given, whatever the user model calls it
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "reps.core.security.client_address"
+AXES_LOCKOUT_CALLABLE = "reps.core.security.locked_out"
+AXES_ENABLE_ADMIN = False  # its admin lists database records; the counts are in the cache
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+# The proxies in front of the app whose X-Forwarded-For is believed (comma-separated addresses; gunicorn's
+# forwarded_allow_ips reads the same variable). None by default: the connecting address is the client's.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 # After signing in at /api-auth/login/ without ?next=, and after signing out: the API's root.
 LOGIN_REDIRECT_URL = "/api/v1/"
 LOGOUT_REDIRECT_URL = "/api-auth/login/"
@@ -274,8 +299,6 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    # Sign-in attempts per client address (the cache keeps the counts).
-    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_RATE", "10/minute")},
 }
 # API tokens expire after this many hours; POST /api/v1/auth/token/rotate/ swaps one for a fresh one.
 API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24 * 7)

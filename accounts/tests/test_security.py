@@ -16,16 +16,53 @@ def login(client, email, password):
     return client.post("/api/v1/auth/token/", {"email": email, "password": password}, format="json")
 
 
-def test_sign_in_attempts_are_throttled(gym, settings):
-    UserFactory(gym=gym, email="coach@example.com")
-    client = APIClient()
+@pytest.fixture
+def coach(gym):
+    return UserFactory(gym=gym, email="coach@example.com")
 
-    statuses = [login(client, "coach@example.com", "wrong").status_code for _ in range(10)]
-    blocked = login(client, "coach@example.com", PASSWORD)
 
-    assert statuses == [401] * 10
+def test_the_api_sign_in_locks_out_an_account_after_the_failure_limit(coach, settings):
+    statuses = [login(APIClient(), "coach@example.com", "wrong").status_code for _ in range(10)]
+    blocked = login(APIClient(), "coach@example.com", PASSWORD)  # the right password, too late
+
+    assert statuses == [401] * 9 + [429]  # the tenth failure locks the account out
     assert blocked.status_code == 429
-    assert blocked.json()["code"] == "throttled"
+    assert blocked.json()["code"] == "locked_out"
+    assert int(blocked["Retry-After"]) == 15 * 60
+
+
+def test_a_new_x_forwarded_for_on_each_attempt_does_not_reset_the_count(coach, gym):
+    UserFactory(gym=gym, email="other@example.com")
+    for n in range(10):  # ten accounts' worth of guesses from one address, each claiming another
+        login(APIClient(HTTP_X_FORWARDED_FOR=f"198.51.100.{n}"), f"guess{n}@example.com", "wrong")
+
+    blocked = login(APIClient(HTTP_X_FORWARDED_FOR="198.51.100.99"), "other@example.com", PASSWORD)
+
+    assert blocked.status_code == 429  # the address is the one that connected: no proxy is trusted
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_clients(coach, gym, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    UserFactory(gym=gym, email="other@example.com")
+    for n in range(10):
+        login(APIClient(HTTP_X_FORWARDED_FOR="203.0.113.7"), f"guess{n}@example.com", "wrong")
+
+    from_there = login(APIClient(HTTP_X_FORWARDED_FOR="203.0.113.7"), "other@example.com", PASSWORD)
+    elsewhere = login(APIClient(HTTP_X_FORWARDED_FOR="203.0.113.8"), "other@example.com", PASSWORD)
+    spoofed = login(APIClient(HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.7"), "other@example.com", PASSWORD)
+
+    assert (from_there.status_code, elsewhere.status_code, spoofed.status_code) == (429, 200, 429)
+
+
+@pytest.mark.parametrize("path, email", [("/api-auth/login/", "coach@example.com"),
+                                         ("/admin/login/", "platform@reps.test")])
+def test_the_browsable_api_and_admin_sign_ins_lock_out_too(client, coach, superuser, path, email):
+    answers = [client.post(path, {"username": email, "password": "wrong"}).status_code for _ in range(10)]
+    # The right password, from another address: the account itself is locked.
+    blocked = client.post(path, {"username": email, "password": PASSWORD}, REMOTE_ADDR="192.0.2.1")
+
+    assert answers == [200] * 9 + [429]  # the form again, until the tenth failure
+    assert blocked.status_code == 429 and int(blocked["Retry-After"]) == 15 * 60
 
 
 def test_tokens_expire(gym, settings):
@@ -109,3 +146,10 @@ def test_the_docs_start_up_script_is_served_apart(client):
     assert response["Content-Type"].startswith("application/javascript")
     assert "SwaggerUIBundle" in response.content.decode()
     assert client.get("/api/v1/leads/", HTTP_ACCEPT="application/json")["Content-Type"] == "application/json"
+
+
+def test_writing_the_account_in_other_cases_does_not_reset_its_count(coach):
+    for n in range(10):
+        login(APIClient(REMOTE_ADDR=f"192.0.2.{n}"), "COACH@example.com" if n % 2 else "Coach@Example.com", "wrong")
+
+    assert login(APIClient(REMOTE_ADDR="192.0.2.200"), "coach@example.com", PASSWORD).status_code == 429

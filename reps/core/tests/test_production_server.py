@@ -129,7 +129,7 @@ def server():
         "SECURE_SSL_REDIRECT": "0", **database_logins(cluster),
         "REDIS_URL": "redis://127.0.0.1:6379/13", "DB_POOL_TIMEOUT": "2", "DB_CONNECT_TIMEOUT": "2",
         "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-        "LOGIN_RATE": "10000/minute",  # these tests sign in again and again on purpose
+        "LOGIN_FAILURE_LIMIT": "10000",  # these tests sign in again and again on purpose
         "RETELL_API_KEY": WEBHOOK_KEY, "RETELL_API_BASE": f"http://127.0.0.1:{free_port()}",  # nothing answers
     }
     subprocess.run([str(cluster.bin / "createdb"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
