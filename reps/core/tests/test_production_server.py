@@ -344,3 +344,24 @@ def test_the_readme_api_examples_work_when_pasted(server):
     assert contacted["status"] == "contacted"
     assert booked["lead"] == contacted["id"] and booked["staff"] and booked["scheduled_time"].endswith(
         ("-05:00", "-04:00")) and "T10:00:00" in booked["scheduled_time"]
+
+
+def test_slowly_trickling_clients_do_not_stop_the_server_answering(server):
+    """Three clients that send their headers a byte a second held every sync worker; threads keep answering."""
+    host, port = server["url"].removeprefix("http://").split(":")
+    slow = []
+    for _ in range(3):
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        slow.append(sock)
+    try:
+        for _ in range(3):  # they keep trickling while /livez is asked
+            for sock in slow:
+                sock.sendall(b"X")
+            started = time.monotonic()
+            status, _ = get(f"{server['url']}/livez", timeout=8)
+            assert status == 200 and time.monotonic() - started < 2
+            time.sleep(1)
+    finally:
+        for sock in slow:
+            sock.close()
