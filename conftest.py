@@ -61,13 +61,13 @@ def _add_one_of_everything(gym):
 @pytest.fixture
 def api_client_for(db):
     """api_client_for(user) is an APIClient signed in as that user with a real API token."""
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
+
+    from accounts.tests.factories import api_token
 
     def make(user):
         client = APIClient()
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(user)}")
         client.user = user
         return client
 

@@ -1,8 +1,26 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from rest_framework.authtoken.models import TokenProxy
 
-from .models import Role, User, UserProfile
+from .models import ApiToken, Role, User, UserProfile
+
+# DRF's token admin shows live keys; the API's tokens are accounts.ApiToken now, kept hashed.
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Who has which API tokens, and when they were last used; a key is never shown (only its hash is kept)."""
+
+    list_display = ("name", "user", "created", "expiry", "last_used_at")
+    list_select_related = ("user",)
+    search_fields = ("user__email", "name")
+    fields = ("name", "user", "created", "expiry", "last_used_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False  # tokens are made by signing in, where their key is shown once
 
 
 class UserProfileInline(admin.StackedInline):

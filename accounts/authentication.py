@@ -14,35 +14,47 @@ import datetime
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.utils import timezone
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.authtoken.models import Token
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from knox import auth as knox_auth
+from knox.crypto import hash_token
+from knox.settings import CONSTANTS, knox_settings
 from rest_framework.exceptions import AuthenticationFailed
 
 from reps.tenancy.database import gym_of, gym_scope, set_transaction_gym_of
 
-from .models import User
+from .models import ApiToken, User
 from .querysets import canonical_email
 
+LAST_USE_PRECISION = datetime.timedelta(minutes=1)
 
-class ExpiringTokenAuthentication(TokenAuthentication):
-    """`Authorization: Token <key>`; a token older than API_TOKEN_TTL_HOURS no longer authenticates.
 
-    An expired token stays refused until the next sign-in replaces it.
+class ApiTokenAuthentication(knox_auth.TokenAuthentication):
+    """`Authorization: Token <token>`: an accounts.ApiToken, found by its key and its hash, not expired.
+
+    With API_TOKEN_REFRESH each use pushes its expiry on (knox's refresh); its last use is noted once a
+    minute at most.
     """
 
-    def authenticate_credentials(self, key: str) -> tuple[User, Token]:
-        set_transaction_gym_of("token", key)
-        token = Token.objects.select_related("user__gym", "user__role").filter(key=key).first()
-        if token is None:
+    def authenticate_credentials(self, token: bytes) -> tuple[User, ApiToken]:
+        raw = token.decode("utf-8", "replace")
+        set_transaction_gym_of("token", raw)
+        api_token = (ApiToken.objects.select_related("user__gym", "user__role")
+                     .filter(token_key=raw[:CONSTANTS.TOKEN_KEY_LENGTH], digest=hash_token(raw)).first())
+        if api_token is None:
             raise AuthenticationFailed("Invalid token.")
-        if not token.user.is_active:
-            raise AuthenticationFailed("User inactive or deleted.")
-        if token.created < timezone.now() - datetime.timedelta(hours=settings.API_TOKEN_TTL_HOURS):
+        now = timezone.now()
+        if api_token.expiry is not None and api_token.expiry < now:
             raise AuthenticationFailed("The token has expired; sign in again.")
-        return token.user, token
+        if not api_token.user.is_active:
+            raise AuthenticationFailed("User inactive or deleted.")
+        if knox_settings.AUTO_REFRESH and api_token.expiry is not None:
+            self.renew_token(api_token)
+        if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USE_PRECISION:
+            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+        return api_token.user, api_token
 
 
 class GymUserBackend(ModelBackend):
@@ -79,3 +91,13 @@ def sign_in_name(request: Any, credentials: dict[str, Any] | None = None) -> str
 def in_gym_of(question: str, value: Any) -> Any:
     gym_id = gym_of(question, value)
     return gym_scope(gym_id) if gym_id is not None else contextlib.nullcontext()
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """The schema's name for the API token: `Authorization: Token <token>`."""
+
+    target_class = "accounts.authentication.ApiTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> Any:
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Token")

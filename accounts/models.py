@@ -1,7 +1,10 @@
+import uuid
+
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from knox.models import AbstractAuthToken
 
 from reps.core.models import BaseModel, phone_check
 
@@ -79,6 +82,24 @@ class User(AbstractBaseUser, PermissionsMixin, BaseModel):
 
     def get_short_name(self):
         return self.first_name or self.email
+
+
+class ApiToken(AbstractAuthToken):
+    """An API token of one device (django-rest-knox): only its hash is stored; named, listed, revoked by its owner.
+
+    `token_key`, the first characters of the token, finds the row; the digest proves the rest. The key itself
+    is shown once, when it is issued.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)  # type: ignore[var-annotated]  # knox is untyped
+    name = models.CharField(max_length=100, help_text="Which device or program holds it.")  # type: ignore[var-annotated]
+    last_used_at = models.DateTimeField(null=True, blank=True)  # type: ignore[var-annotated]
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} of {self.user}"
 
 
 class UserProfile(BaseModel):

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from reps.core.serializers import StrictModelSerializer, StrictSerializer
 
 from .choices import RoleName
-from .models import Role, User
+from .models import ApiToken, Role, User
 from .querysets import canonical_email, validate_plain_email
 
 
@@ -56,7 +56,28 @@ class UserSerializer(StrictModelSerializer):
 class LoginSerializer(StrictSerializer):
     email = SignInEmailField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100,
+                                 help_text="Which device or program the token is for (default: its User-Agent).")
+
+
+class ApiTokenSerializer(StrictModelSerializer):
+    """One of your API tokens, without its key (only its hash is kept)."""
+
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    current = serializers.SerializerMethodField(help_text="Whether this request was made with it.")
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "created", "expiry", "last_used_at", "current"]
+        read_only_fields = fields
+
+    def get_current(self, api_token: ApiToken) -> bool:
+        request = self.context.get("request")
+        return bool(request is not None and getattr(request.auth, "pk", None) == api_token.pk)
 
 
 class TokenSerializer(StrictSerializer):
-    token = serializers.CharField()
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`; it is shown only now.")
+    id = serializers.UUIDField(help_text="The token's id in auth/tokens/.")
+    name = serializers.CharField()
+    expiry = serializers.DateTimeField(allow_null=True)

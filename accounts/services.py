@@ -1,19 +1,17 @@
 """Writes to a gym's staff accounts and their API tokens."""
 
-import datetime
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.settings import knox_settings
 
 from reps.core.permissions import role_of
 from reps.tenancy.services import gym_service
 
 from .choices import RoleName
-from .models import User
+from .models import ApiToken, User
 
 
 def _check_may_manage(actor: User, target_role: str | None, user: User | None = None) -> None:
@@ -68,11 +66,11 @@ def update_staff_user(*, gym: uuid.UUID, actor: User, user_id: Any, data: dict[s
         setattr(user, name, value)
     if password:
         user.set_password(password)
-        Token.objects.filter(user=user).delete()  # a new password signs out every device
+        ApiToken.objects.filter(user=user).delete()  # a new password signs out every device
     user.full_clean(exclude=["password"])
     user.save()
     if not user.is_active:
-        Token.objects.filter(user=user).delete()
+        ApiToken.objects.filter(user=user).delete()
     return user
 
 
@@ -83,25 +81,34 @@ def deactivate_staff_user(*, gym: uuid.UUID, actor: User, user_id: Any) -> User 
 
 
 @gym_service
-def issue_token(*, gym: uuid.UUID, user: User) -> Token:
-    """The user's API token, a fresh one when theirs is older than API_TOKEN_TTL_HOURS."""
+def issue_token(*, gym: uuid.UUID, user: User, name: str = "") -> tuple[ApiToken, str]:
+    """A new API token for one of the user's devices, and its key (shown this once; only its hash is kept).
+
+    The user's expired tokens go; at most API_TOKENS_PER_USER remain.
+    """
     _check_member(user, gym)
-    token, _ = Token.objects.get_or_create(user=user)
-    if token.created < timezone.now() - datetime.timedelta(hours=settings.API_TOKEN_TTL_HOURS):
-        token = rotate_token(gym=gym, user=user)
-    return token
+    ApiToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
+    limit = knox_settings.TOKEN_LIMIT_PER_USER
+    if limit is not None and ApiToken.objects.filter(user=user).count() >= limit:
+        raise ValidationError({"name": f"You have {limit} API tokens already: revoke one (auth/tokens/) first."})
+    # Used now, by the sign-in that made it: the first request within a minute writes no "last used".
+    api_token, key = ApiToken.objects.create(user=user, name=(name.strip() or "API token")[:100],
+                                             last_used_at=timezone.now())
+    return api_token, key
 
 
 @gym_service
-def rotate_token(*, gym: uuid.UUID, user: User) -> Token:
-    """Swap the user's token for a fresh one; the old one stops working at once."""
+def rotate_token(*, gym: uuid.UUID, user: User, api_token: ApiToken) -> tuple[ApiToken, str]:
+    """Swap one of the user's tokens for a fresh one of the same name; the old one stops working at once."""
     _check_member(user, gym)
-    Token.objects.filter(user=user).delete()
-    return Token.objects.create(user=user)
+    name = api_token.name
+    ApiToken.objects.filter(user=user, pk=api_token.pk).delete()
+    return issue_token(gym=gym, user=user, name=name)
 
 
 @gym_service
-def revoke_tokens(*, gym: uuid.UUID, user: User) -> None:
-    """Sign the user out of the API everywhere."""
+def revoke_token(*, gym: uuid.UUID, user: User, token_id: Any) -> bool:
+    """Revoke one of the user's tokens (by its public id); False when the user has no such token."""
     _check_member(user, gym)
-    Token.objects.filter(user=user).delete()
+    deleted, _ = ApiToken.objects.filter(user=user, public_id=token_id).delete()
+    return deleted > 0

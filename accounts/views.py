@@ -1,10 +1,12 @@
+import contextlib
+import uuid
 from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.views import LoginView
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,16 +14,16 @@ from rest_framework.response import Response
 from reps.core.permissions import MANAGERS
 from reps.core.serializers import NoBodySerializer
 from reps.tenancy.api import GymAPIView, GymModelViewSet
-from reps.tenancy.database import set_transaction_gym
+from reps.tenancy.database import gym_scope
 
 from .filters import UserFilter
-from .models import User
-from .serializers import LoginSerializer, TokenSerializer, UserSerializer
+from .models import ApiToken, User
+from .serializers import ApiTokenSerializer, LoginSerializer, TokenSerializer, UserSerializer
 from .services import (
     create_staff_user,
     deactivate_staff_user,
     issue_token,
-    revoke_tokens,
+    revoke_token,
     rotate_token,
     update_staff_user,
 )
@@ -73,7 +75,13 @@ class TokenView(GymAPIView):
                             password=login.validated_data["password"])
         if user is None or user.gym_id is None:
             raise AuthenticationFailed("Wrong email or password.")
-        return Response({"token": issue_token(gym=user.gym_id, user=user).key})
+        name = login.validated_data.get("name") or request.headers.get("User-Agent", "")
+        return Response(token_answer(*issue_token(gym=user.gym_id, user=user, name=name)))
+
+
+def token_answer(api_token: ApiToken, key: str) -> dict[str, Any]:
+    return {"token": key, "id": str(api_token.public_id), "name": api_token.name,
+            "expiry": api_token.expiry.isoformat() if api_token.expiry else None}
 
 
 @extend_schema(tags=["auth"], request=None, responses={200: TokenSerializer})
@@ -82,7 +90,9 @@ class RotateTokenView(GymAPIView):
 
     def post(self, request: Request) -> Response:
         NoBodySerializer(data=request.data).is_valid(raise_exception=True)
-        return Response({"token": rotate_token(gym=self.gym_id, user=self.member).key})
+        if not isinstance(request.auth, ApiToken):
+            raise ValidationError("Sign in with an API token to rotate it.")
+        return Response(token_answer(*rotate_token(gym=self.gym_id, user=self.member, api_token=request.auth)))
 
 
 @extend_schema(tags=["auth"], request=None, responses={204: None})
@@ -91,9 +101,29 @@ class LogoutView(GymAPIView):
 
     def post(self, request: Request) -> Response:
         NoBodySerializer(data=request.data).is_valid(raise_exception=True)
-        revoke_tokens(gym=self.gym_id, user=self.member)
+        if isinstance(request.auth, ApiToken):
+            revoke_token(gym=self.gym_id, user=self.member, token_id=request.auth.public_id)
         if hasattr(request, "session"):
             request.session.flush()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["auth"], responses={200: ApiTokenSerializer(many=True)})
+class TokenListView(GymAPIView):
+    """Your API tokens, one per device: their names, when they were made, last used, and expire."""
+
+    def get(self, request: Request) -> Response:
+        tokens = ApiToken.objects.filter(user=self.member)
+        return Response(ApiTokenSerializer(tokens, many=True, context=self.get_serializer_context()).data)
+
+
+@extend_schema(tags=["auth"], request=None, responses={204: None})
+class TokenDetailView(GymAPIView):
+    """Revoke one of your API tokens (a lost phone, a retired script)."""
+
+    def delete(self, request: Request, token_id: uuid.UUID) -> Response:
+        if not revoke_token(gym=self.gym_id, user=self.member, token_id=token_id):
+            raise NotFound()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -103,5 +133,6 @@ class BrowsableApiLoginView(LoginView):
     template_name = "rest_framework/login.html"
 
     def form_valid(self, form: Any) -> Any:
-        set_transaction_gym(form.get_user().gym_id)
-        return super().form_valid(form)
+        gym_id = form.get_user().gym_id  # the sign-in writes the user's last_login, in their gym
+        with gym_scope(gym_id) if gym_id else contextlib.nullcontext():
+            return super().form_valid(form)

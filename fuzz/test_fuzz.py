@@ -15,7 +15,6 @@ from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -23,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from accounts.tests.factories import RoleFactory, UserFactory
+from accounts.tests.factories import RoleFactory, UserFactory, api_token
 from reps.wsgi import application
 
 # Without FUZZ_EXAMPLES (the test suite): a few examples, derandomized so that CI is repeatable.
@@ -52,7 +51,7 @@ def owner_token(db, add_one_of_everything):
     gym = GymFactory()
     add_one_of_everything(gym)
     user = UserFactory(gym=gym, role=RoleFactory(name="owner"))
-    return Token.objects.create(user=user).key
+    return api_token(user)
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,9 @@ import functools
 
 import factory
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 
-from accounts.models import Role, RoleName, User
+from accounts.models import ApiToken, Role, RoleName, User
 from gyms.tests.factories import GymFactory
 
 
@@ -37,3 +38,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     gym = factory.SubFactory(GymFactory)
     role = factory.SubFactory(RoleFactory)
     password = factory.LazyFunction(password_hash)
+
+
+def api_token(user, name="test"):
+    """A new API token of the user, and its key (what a sign-in answers)."""
+    return ApiToken.objects.create(user=user, name=name, last_used_at=timezone.now())[1]

@@ -4,10 +4,10 @@ import re
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import PASSWORD, UserFactory
+from accounts.models import ApiToken
+from accounts.tests.factories import PASSWORD, UserFactory, api_token
 
 pytestmark = pytest.mark.django_db
 
@@ -67,18 +67,17 @@ def test_the_browsable_api_and_admin_sign_ins_lock_out_too(client, coach, superu
 
 def test_tokens_expire(gym, settings):
     user = UserFactory(gym=gym)
-    token = Token.objects.create(user=user)
-    Token.objects.filter(pk=token.pk).update(created=timezone.now() - datetime.timedelta(hours=24 * 7 + 1))
+    key = api_token(user)
+    ApiToken.objects.filter(user=user).update(expiry=timezone.now() - datetime.timedelta(seconds=1))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 
     response = client.get("/api/v1/leads/")
 
     assert response.status_code == 401 and "expired" in response.json()["detail"]
-    assert client.get("/api/v1/leads/").status_code == 401
     fresh = login(APIClient(), user.email, PASSWORD).json()["token"]
-    assert fresh != token.key
-    assert list(Token.objects.filter(user=user).values_list("key", flat=True)) == [fresh]
+    assert fresh != key
+    assert ApiToken.objects.filter(user=user).count() == 1  # the expired one went with the sign-in
 
 
 def test_rotation_swaps_the_token(gym):
@@ -95,10 +94,43 @@ def test_rotation_swaps_the_token(gym):
     assert client.get("/api/v1/leads/").status_code == 200
 
 
+def test_tokens_are_kept_hashed_one_per_device_and_listed_and_revoked_by_their_owner(gym, other_gym):
+    user = UserFactory(gym=gym, email="coach@example.com")
+    phone = APIClient()
+    phone.post("/api/v1/auth/token/", {"email": user.email, "password": PASSWORD, "name": "phone"}, format="json")
+    laptop_answer = login(APIClient(HTTP_USER_AGENT="curl/8.0"), user.email, PASSWORD).json()
+    laptop = APIClient()
+    laptop.credentials(HTTP_AUTHORIZATION=f"Token {laptop_answer['token']}")
+    intruder = APIClient()
+    intruder.credentials(HTTP_AUTHORIZATION=f"Token {api_token(UserFactory(gym=other_gym))}")
+
+    listed = laptop.get("/api/v1/auth/tokens/").json()
+    phone_id = next(token["id"] for token in listed if token["name"] == "phone")
+
+    assert sorted((token["name"], token["current"]) for token in listed) == [("curl/8.0", True), ("phone", False)]
+    assert not ApiToken.objects.filter(digest=laptop_answer["token"]).exists()  # only the hash is stored
+    assert all(laptop_answer["token"] not in str(value) for value in ApiToken.objects.values_list())
+    assert intruder.delete(f"/api/v1/auth/tokens/{phone_id}/").status_code == 404  # another gym's user's token
+    assert laptop.delete(f"/api/v1/auth/tokens/{phone_id}/").status_code == 204
+    assert [token["name"] for token in laptop.get("/api/v1/auth/tokens/").json()] == ["curl/8.0"]
+    assert laptop.post("/api/v1/auth/logout/").status_code == 204
+    assert laptop.get("/api/v1/auth/tokens/").status_code == 401
+
+
+def test_the_admin_never_shows_a_token(admin_client, gym):
+    key = api_token(UserFactory(gym=gym, email="coach@example.com"), name="phone")
+
+    listed = admin_client.get("/admin/accounts/apitoken/").content.decode()
+    detail = admin_client.get(f"/admin/accounts/apitoken/{ApiToken.objects.get().pk}/change/").content.decode()
+
+    assert "phone" in listed and key not in listed and key not in detail
+    assert admin_client.get("/admin/authtoken/tokenproxy/").status_code == 404
+
+
 def test_passwords_and_tokens_never_reach_the_logs(gym, caplog, settings):
     settings.SLOW_QUERY_MS = 0  # log every statement too: parameters must stay out
     user = UserFactory(gym=gym, email="coach@example.com")
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
     client = APIClient()
 
     with caplog.at_level(logging.DEBUG):

@@ -8,9 +8,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
-from accounts.tests.factories import RoleFactory, UserFactory
+from accounts.tests.factories import RoleFactory, UserFactory, api_token
 from appointments.models import Appointment
 from calls.models import CallLog, VoiceWebhookEvent
 from calls.tests.conftest import KEY, WEBHOOK, platform_call
@@ -46,7 +45,7 @@ def all_at_once(request):
 @pytest.fixture
 def token(gym):
     user = UserFactory(gym=gym, role=RoleFactory(name="sales"))
-    return Token.objects.create(user=user).key
+    return api_token(user)
 
 
 def post(token, url, body):

@@ -74,9 +74,9 @@ def stack():
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE, env=env, check=True,
                    timeout=180)
     make_user = ("from gyms.services import create_gym; from accounts.models import User, Role; "
-                 "from rest_framework.authtoken.models import Token; g = create_gym(name='Load'); "
+                 "from accounts.models import ApiToken; g = create_gym(name='Load'); "
                  "u = User.objects.create_user('load@example.com', None, gym=g, role=Role.objects.get(name='sales')); "
-                 "print(Token.objects.create(user=u).key)")
+                 "print(ApiToken.objects.create(user=u, name='load')[1])")
     token = platform_shell(env, make_user)
     log = open(cluster.root / "gunicorn.log", "w")  # removed with the cluster
     try:

@@ -33,7 +33,7 @@ def tenant_tables():
     """Every table with a gym: the models with a `gym` foreign key, and the gyms themselves."""
     tables = {model._meta.db_table for model in apps.get_models()
               if any(field.name == "gym" for field in model._meta.concrete_fields)}
-    return sorted(tables | {"gyms_gym", "authtoken_token"})
+    return sorted(tables | {"gyms_gym", "authtoken_token", "accounts_apitoken"})
 
 
 def rows_by_gym(sql):

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.crypto import hash_token
 
 from accounts import services as accounts
-from accounts.models import User
+from accounts.models import ApiToken, User
 from accounts.tests.factories import RoleFactory, UserFactory
 from appointments import services as appointments
 from appointments.models import Appointment
@@ -63,7 +63,7 @@ def world() -> dict[str, Any]:
         "appointment": AppointmentFactory(lead=lead, staff=sales, scheduled_time=TOMORROW_NOON),
         "campaign": CampaignFactory(gym=gym),
         "fresh_lead": LeadFactory(gym=gym, consent_given_at=timezone.now(), phone="+12125550178"),
-        "token": Token.objects.create(user=sales),
+        "token": ApiToken.objects.create(user=sales, name="laptop")[0],
     }
 
 
@@ -155,14 +155,14 @@ CASES = {
         lambda w: accounts.deactivate_staff_user(gym=w["gym"].pk, actor=w["owner"], user_id=w["sales"].pk),
         lambda w, result: User.objects.get(pk=w["sales"].pk).is_active is False),
     "accounts.services.issue_token": (
-        lambda w: accounts.issue_token(gym=w["gym"].pk, user=w["sales"]),
-        lambda w, result: Token.objects.get(user=w["sales"]).key == result.key),
+        lambda w: accounts.issue_token(gym=w["gym"].pk, user=w["sales"], name="phone"),
+        lambda w, result: ApiToken.objects.filter(user=w["sales"], name="phone", digest=hash_token(result[1])).exists()),
     "accounts.services.rotate_token": (
-        lambda w: accounts.rotate_token(gym=w["gym"].pk, user=w["sales"]),
-        lambda w, result: Token.objects.get(user=w["sales"]).key == result.key != w["token"].key),
-    "accounts.services.revoke_tokens": (
-        lambda w: accounts.revoke_tokens(gym=w["gym"].pk, user=w["sales"]),
-        lambda w, result: not Token.objects.filter(user=w["sales"]).exists()),
+        lambda w: accounts.rotate_token(gym=w["gym"].pk, user=w["sales"], api_token=w["token"]),
+        lambda w, result: list(ApiToken.objects.filter(user=w["sales"])) == [result[0]] != [w["token"]]),
+    "accounts.services.revoke_token": (
+        lambda w: accounts.revoke_token(gym=w["gym"].pk, user=w["sales"], token_id=w["token"].public_id),
+        lambda w, result: result is True and not ApiToken.objects.filter(user=w["sales"]).exists()),
 }
 
 

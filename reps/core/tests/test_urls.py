@@ -13,10 +13,10 @@ from django.contrib.admin.sites import site as admin_site
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import RoleFactory, UserFactory
+from accounts.models import ApiToken
+from accounts.tests.factories import RoleFactory, UserFactory, api_token
 from appointments.models import Appointment
 from calls.models import CallLog
 from gyms.models import KnowledgeBaseEntry
@@ -29,8 +29,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Views that are not the API's, and so not built on its base: they touch no tenant data.
 NOT_THE_API = {"livez", "healthz", "metrics", "rest_framework:login", "rest_framework:logout", None}
-# GET on these is 405: they only take POST.
-POST_ONLY = {"v1:auth-token", "v1:auth-logout", "v1:auth-token-rotate", "v1:leads-import", "v1:calls-queue",
+# GET on these is 405: they only take POST (or DELETE).
+POST_ONLY = {"v1:auth-token-detail", "v1:auth-token", "v1:auth-logout", "v1:auth-token-rotate", "v1:leads-import", "v1:calls-queue",
              "v1:retell-webhook", "v1:lead-status", "v1:lead-consent", "v1:call-status", "v1:appointment-status",
              "rest_framework:logout"}
 REDIRECTS = {None}  # the site root, to the docs
@@ -58,14 +58,16 @@ def signed_in(add_one_of_everything):
     add_one_of_everything(GymFactory(name="Gym B"))
     owner = UserFactory(gym=gym, role=RoleFactory(name="owner"))
     by_token = APIClient()
-    by_token.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=owner).key}")
+    by_token.credentials(HTTP_AUTHORIZATION=f"Token {api_token(owner)}")
+    token = ApiToken.objects.get(user=owner)
     by_session = Client()
     by_session.force_login(owner)
     call = CallLog.objects.unscoped().get(lead=lead)
     rows = {"lead": lead, "tag": LeadTag.objects.unscoped().get(gym=gym), "call": call, "campaign": call.campaign,
             "appointment": Appointment.objects.unscoped().get(lead=lead), "user": owner, "branch": lead.branch,
             "knowledge-base": KnowledgeBaseEntry.objects.unscoped().get(gym=gym)}
-    return {"token": by_token, "session": by_session, "ids": {name: str(row.pk) for name, row in rows.items()}}
+    ids = {name: str(row.pk) for name, row in rows.items()} | {"token": str(token.public_id)}
+    return {"token": by_token, "session": by_session, "ids": ids}
 
 
 def concrete_urls(ids: dict[str, str]) -> list[tuple[str | None, str]]:
@@ -75,6 +77,8 @@ def concrete_urls(ids: dict[str, str]) -> list[tuple[str | None, str]]:
         kwargs = {}
         if "pk" in pattern.pattern.regex.groupindex:
             kwargs["pk"] = ids[name.split(":")[1].rsplit("-", 1)[0]]
+        if "token_id" in pattern.pattern.regex.groupindex:
+            kwargs["token_id"] = ids["token"]
         urls.append((name, reverse(name, kwargs=kwargs) if name else "/"))
     return sorted(set(urls), key=lambda item: item[1])
 

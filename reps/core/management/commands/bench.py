@@ -29,10 +29,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django_redis import get_redis_connection
 from prometheus_client import REGISTRY
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.models import User
+from accounts.models import ApiToken, User
 from appointments.models import Appointment
 from calls.choices import CallOutcome
 from calls.models import CallLog
@@ -95,7 +94,8 @@ class Command(BaseCommand):
         self.gym, self.runs, self.rows = gym, runs, []
         self.user = User.objects.for_gym(gym).first()
         self.client = APIClient()
-        self.client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=self.user)[0].key}")
+        self.token = ApiToken.objects.create(user=self.user, name="bench")[1]
+        self.client.credentials(HTTP_AUTHORIZATION=f"Token {self.token}")
         with gym_scope(gym):
             self.api_pages()
             self.searches()
@@ -302,7 +302,7 @@ class Command(BaseCommand):
         server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py",
                                    "--access-logfile", "/dev/null"], cwd=settings.BASE_DIR, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        token = Token.objects.get(user=self.user).key
+        token = self.token
         url = f"http://127.0.0.1:{port}/api/v1/leads/?pagination=cursor"
         try:
             for _ in range(100):
