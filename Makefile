@@ -21,10 +21,12 @@ run: setup demo
 # Production settings under gunicorn (gunicorn.conf.py). Set SECRET_KEY and
 # ALLOWED_HOSTS for a real deployment; by default a key is kept in .data/ and
 # HTTPS redirects are off so that it also answers on plain http locally.
-serve: setup
+# migrate runs with the SECRET_KEY that serves: it stores the key the database checks gym proofs with.
+serve: venv services
 	@mkdir -p .data && [ -s .data/secret_key ] || $(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > .data/secret_key
 	export REPS_ENV=production SECRET_KEY=$${SECRET_KEY:-$$(cat .data/secret_key)} \
 	  ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost} SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT:-0} && \
+	$(PY) manage.py migrate --noinput && \
 	$(PY) manage.py collectstatic --noinput -v0 && \
 	exec $(VENV)/bin/gunicorn --config gunicorn.conf.py
 

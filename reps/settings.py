@@ -241,6 +241,8 @@ AXES_VERBOSE = False
 # The proxies in front of the app whose X-Forwarded-For is believed (comma-separated addresses; gunicorn's
 # forwarded_allow_ips reads the same variable). None by default: the connecting address is the client's.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+# Sessions in the database, read one key at a time through functions: the application role cannot list them.
+SESSION_ENGINE = "reps.core.sessions"
 # After signing in at /api-auth/login/ without ?next=, and after signing out: the API's root.
 LOGIN_REDIRECT_URL = "/api/v1/"
 LOGOUT_REDIRECT_URL = "/api-auth/login/"

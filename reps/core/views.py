@@ -19,6 +19,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from reps.tenancy.database import gym_proofs_believed
+
 from .cache import health
 from .observability import pool_stats
 
@@ -57,6 +59,10 @@ def healthz(request):
         checks["migrations"] = {"ok": pending == 0, "unapplied": pending}
         if pending:
             failing.append("migrations")
+        else:
+            checks["gym_context"] = timed_check(gym_context_round_trip)
+            if not checks["gym_context"]["ok"]:
+                failing.append("gym_context")
 
     pool = pool_stats()
     if pool is not None:
@@ -86,6 +92,12 @@ def database_round_trip():
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
+
+
+def gym_context_round_trip():
+    if not gym_proofs_believed():
+        raise RuntimeError("the database does not believe this server's gym proofs, so no request sees a gym's"
+                           " rows: run migrate with this SECRET_KEY (it stores the key the proofs are checked with)")
 
 
 def cache_round_trip():

@@ -2,10 +2,13 @@
 
 PostgreSQL's row-level security keeps every tenant table to one gym: the
 policy `gym_isolation` shows the application role only the rows whose gym is
-the transaction's (`reps_current_gym()`, the transaction-local setting
-`reps.gym_id`). `gym_scope(gym)` inside a transaction sets it, with the role,
-for that transaction only, so a pooled connection never carries the last gym.
-Outside a transaction it cannot, and the database then shows no gym's rows.
+the transaction's (`reps_current_gym()`: the transaction-local setting
+`reps.gym_id`, believed only with `reps.gym_proof`, its HMAC under a key
+that the application derives from SECRET_KEY and the application role cannot
+read; see core's migration 0003). `gym_scope(gym)` inside a transaction sets
+both, with the role, for that transaction only, so a pooled connection never
+carries the last gym. Outside a transaction it cannot, and the database then
+shows no gym's rows.
 
 The few questions asked before any gym is known (whose token is this, whose
 email, which gym does this voice-platform call or phone number belong to)
@@ -13,12 +16,15 @@ go through SECURITY DEFINER functions that answer with a gym id only
 (`gym_of`).
 """
 
+import hashlib
+import hmac
 import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, migrations, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -31,12 +37,42 @@ from .state import (
     python_gym_scope,
 )
 
-# The settings a transaction had before set_transaction_gym() replaced them: (role, gym id text).
-Replaced = tuple[str, str] | None
+# The settings a transaction had before set_transaction_gym() replaced them: (role, gym id text, proof).
+Replaced = tuple[str, str, str] | None
+
+
+def gym_context_key() -> str:
+    """The key of the gym proofs: derived from SECRET_KEY; the database holds it where reps_app cannot read it."""
+    return hmac.new(settings.SECRET_KEY.encode(), b"reps.gym-context", hashlib.sha256).hexdigest()
+
+
+def gym_proof(gym_id: uuid.UUID | None) -> str:
+    """What shows the database that the application, which knows the key, set this gym: an HMAC of its id.
+
+    reps_current_gym() believes reps.gym_id only with it, so a login that knows reps_app's password but
+    not the key cannot act for a gym by setting a variable.
+    """
+    if gym_id is None:
+        return ""
+    return hmac.new(gym_context_key().encode(), str(gym_id).encode(), hashlib.sha256).hexdigest()
 
 
 def _connection() -> BaseDatabaseWrapper:
     return connections[DEFAULT_DB_ALIAS]
+
+
+def _bound_cursor(connection: BaseDatabaseWrapper) -> Any:
+    """A cursor whose parameters travel apart from its SQL (psycopg's server-side binding).
+
+    Django's cursors write parameters into the SQL text, which pg_stat_activity shows to every session of
+    the same login: the gym proof would be there for anyone with reps_app's password to read.
+    """
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = psycopg.Cursor(connection.connection)
+    # (The stubs take the raw cursor for a Django wrapper.)
+    return (connection.make_debug_cursor(raw) if connection.queries_logged  # type: ignore[arg-type]
+            else connection.make_cursor(raw))  # type: ignore[arg-type]
 
 
 def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
@@ -55,33 +91,42 @@ def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
         return None
     if on_platform_database():
         return None
-    with connection.cursor() as cursor:
+    with _bound_cursor(connection) as cursor:
         cursor.execute(
             "SELECT current_setting('role'), coalesce(current_setting('reps.gym_id', true), ''),"
+            " coalesce(current_setting('reps.gym_proof', true), ''),"
             " set_config('role', %s, true), set_config('reps.gym_id', %s, true),"
-            " set_config('statement_timeout', %s, true)",
-            [settings.DATABASE_APP_ROLE, str(gym_id or ""), str(settings.STATEMENT_TIMEOUT_MS)],
+            " set_config('reps.gym_proof', %s, true), set_config('statement_timeout', %s, true)",
+            [settings.DATABASE_APP_ROLE, str(gym_id or ""), gym_proof(gym_id), str(settings.STATEMENT_TIMEOUT_MS)],
         )
-        role, gym, *_ = cursor.fetchone()
+        role, gym, proof, *_ = cursor.fetchone()
     _remember(connection, gym_id)
-    return role, gym
+    return role, gym, proof
 
 
 def set_transaction_gym_of(question: str, value: Any) -> uuid.UUID | None:
-    """set_transaction_gym(gym_of(question, value)) in one round trip; returns that gym's id, or None."""
-    connection = _connection()
-    if not connection.in_atomic_block or on_platform_database():
-        _remember(connection, None)
-        return gym_of(question, value)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT gym, set_config('role', %s, true), set_config('reps.gym_id', coalesce(gym::text, ''), true)"
-            f" FROM {GYM_QUESTIONS[question]}(%s) AS gym",
-            [settings.DATABASE_APP_ROLE, value],
-        )
-        gym_id: uuid.UUID | None = cursor.fetchone()[0]
-    _remember(connection, gym_id)
+    """set_transaction_gym(gym_of(question, value)); returns that gym's id, or None.
+
+    Two round trips: the proof is the application's to make, once the database has named the gym.
+    """
+    gym_id = gym_of(question, value)
+    set_transaction_gym(gym_id)
     return gym_id
+
+
+def gym_proofs_believed() -> bool:
+    """Whether the database believes this process's gym proofs: whether the last migrate ran with our SECRET_KEY.
+
+    If not, every transaction acts for no gym and sees no rows; /healthz reports it.
+    """
+    probe = uuid.UUID(int=1)
+    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+        set_transaction_gym(probe)
+        with _connection().cursor() as cursor:
+            cursor.execute("SELECT reps_current_gym()")
+            believed: bool = cursor.fetchone()[0] == probe
+        transaction.set_rollback(True)
+    return believed
 
 
 def _remember(connection: BaseDatabaseWrapper, gym_id: uuid.UUID | None) -> None:
@@ -109,8 +154,9 @@ def restore_transaction_gym(replaced: Replaced) -> None:
     connection = _connection()
     if replaced is None or not connection.in_atomic_block or connection.needs_rollback:
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('role', %s, true), set_config('reps.gym_id', %s, true)", list(replaced))
+    with _bound_cursor(connection) as cursor:
+        cursor.execute("SELECT set_config('role', %s, true), set_config('reps.gym_id', %s, true),"
+                       " set_config('reps.gym_proof', %s, true)", list(replaced))
     _remember(connection, uuid.UUID(replaced[1]) if replaced[1] else None)
 
 
@@ -267,11 +313,20 @@ def application_role() -> str:
     return role
 
 
+# The tables the application role may not touch at all (from core's migration 0003): the gym context key,
+# the sessions (reached one key at a time through reps.core.sessions), and the platform admin's log, which
+# names objects of every gym.
+OUT_OF_REACH = ("reps_gym_context_key", "django_session", "django_admin_log")
+
+
 def grant_application_role(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
     """Let the application role read and write every table, and nothing more (run after each migrate).
 
     It owns nothing, so it can neither change the schema nor switch
-    row-level security off; django_migrations is read-only to it.
+    row-level security off; django_migrations is read-only to it, and
+    OUT_OF_REACH is out of its reach. This also stores
+    the gym context key (from SECRET_KEY): after changing SECRET_KEY, run
+    migrate again, or no transaction acts for any gym (/healthz says so).
     """
     role = application_role()
     with connections[using].cursor() as cursor:
@@ -284,3 +339,11 @@ def grant_application_role(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None
             f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};"
             f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON django_migrations FROM {role};"
         )
+        cursor.execute("SELECT to_regclass('reps_gym_context_key') IS NOT NULL")
+        if cursor.fetchone()[0]:  # core's migration 0003 and later: the key, and what reps_app may not read
+            cursor.execute(
+                f"REVOKE ALL ON {', '.join(OUT_OF_REACH)} FROM {role};"
+                "INSERT INTO reps_gym_context_key (id, key) VALUES (1, %s)"
+                " ON CONFLICT (id) DO UPDATE SET key = EXCLUDED.key",
+                [gym_context_key()],
+            )

@@ -100,6 +100,17 @@ def test_healthz_reports_each_part(client):
     assert body["checks"]["cache"]["ok"]
 
 
+def test_healthz_fails_when_the_database_does_not_believe_the_servers_gym_proofs(client, settings):
+    """SECRET_KEY changed since the last migrate: no request would see any gym's rows."""
+    assert client.get("/healthz").json()["checks"]["gym_context"]["ok"]
+    settings.SECRET_KEY = "another-" + "k" * 50
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503 and response.json()["failing"] == ["gym_context"]
+    assert "run migrate with this SECRET_KEY" in response.json()["checks"]["gym_context"]["error"]
+
+
 def test_healthz_warns_when_the_pool_is_nearly_used_up(client, monkeypatch):
     from reps.core import views
 

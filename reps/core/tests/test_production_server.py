@@ -249,7 +249,7 @@ def test_the_application_works_as_reps_app_and_the_admin_as_the_platform_login(s
                                " lead__first_name='Bob').status)") in ("failed", "scheduled")
 
     # The platform admin signs in and sees both gyms' leads.
-    admin_get = admin_session(url, "root@reps.test", "pw-12345678")
+    admin_get = session_for(url, "/admin/login/", "root@reps.test", "pw-12345678")
     status, page = admin_get("/admin/leads/lead/")
     assert status == 200 and "Alice" in page and "Bob" in page
 
@@ -259,6 +259,23 @@ def test_the_application_works_as_reps_app_and_the_admin_as_the_platform_login(s
             "SELECT usename FROM pg_stat_activity WHERE datname = 'reps' AND pid <> pg_backend_pid()")}
     assert "reps_app" in users, users
     assert bob not in json.dumps(leads)
+
+    # Gym staff in the browsable API: a session, kept by the application's login through the session functions.
+    staff_get = session_for(url, "/api-auth/login/", "staff@a.test", "pw-12345678")
+    status, page = staff_get("/api/v1/leads/?format=json")
+    assert status == 200 and [row["id"] for row in json.loads(page)["results"]] == [alice]
+
+    # Someone who knows reps_app's password, by hand: gym B by setting a variable, the sessions, a function.
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as intruder:
+        intruder.execute("SELECT set_config('reps.gym_id', %s, false)", [platform_shell(env, (
+            "from gyms.models import Gym; from reps.tenancy.state import all_gyms\n"
+            "with all_gyms(): print(Gym.objects.get(name='Gym B').pk)"))])
+        assert intruder.execute("SELECT count(*) FROM leads_lead").fetchone()[0] == 0
+        assert intruder.execute("SELECT count(*) FROM accounts_apitoken").fetchone()[0] == 0
+        for statement in ["SELECT session_key FROM django_session", "SELECT key FROM reps_gym_context_key",
+                          "CREATE TEMPORARY TABLE peek (id uuid)"]:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                intruder.execute(statement)
 
 
 def wait_until_healthy(url):
@@ -285,8 +302,8 @@ def get_json(url, token):
         return json.loads(response.read())
 
 
-def admin_session(url, email, password):
-    """GET a page of the admin after signing in through its login form (CSRF token and all).
+def session_for(url, login_path, email, password):
+    """GET pages after signing in through a login form (/admin/login/, /api-auth/login/), CSRF token and all.
 
     Cookies are carried by hand: production settings mark them Secure,
     which urllib's cookie jar keeps off plain http.
@@ -299,7 +316,7 @@ def admin_session(url, email, password):
 
     def fetch(method, path, body=None):
         connection = http.client.HTTPConnection(host, int(port), timeout=15)
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), "Referer": f"{url}/admin/login/"}
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), "Referer": f"{url}{login_path}"}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         connection.request(method, path, body=body, headers=headers)
@@ -309,11 +326,11 @@ def admin_session(url, email, password):
             cookies[name] = value
         return response.status, response.read().decode()
 
-    status, form = fetch("GET", "/admin/login/")
+    status, form = fetch("GET", login_path)
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-    status, _ = fetch("POST", "/admin/login/?next=/admin/", urllib.parse.urlencode(
-        {"csrfmiddlewaretoken": csrf, "username": email, "password": password, "next": "/admin/"}))
-    assert status == 302, "the admin sign-in failed"
+    status, _ = fetch("POST", login_path, urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": csrf, "username": email, "password": password}))
+    assert status == 302, f"the sign-in at {login_path} failed"
     return lambda path: fetch("GET", path)
 
 

@@ -295,8 +295,10 @@ class Command(BaseCommand):
         """Requests per second on the lead list under gunicorn (production settings), from local threads."""
         port, metrics_dir = free_port(), f"/tmp/reps-bench-metrics-{os.getpid()}"
         db = connection.settings_dict  # the database this run reads, whatever DATABASE_URL said
+        # Our SECRET_KEY: the database checks gym proofs with the key the last migrate stored, ours.
         env = {**os.environ,
-               "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}", "REPS_ENV": "production", "SECRET_KEY": "bench-" + "x" * 60, "ALLOWED_HOSTS": "127.0.0.1",
+               "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+               "REPS_ENV": "production", "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1",
                "SECURE_SSL_REDIRECT": "0", "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2",
                "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "LOG_LEVEL": "WARNING"}
         server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py",

@@ -1,0 +1,132 @@
+"""Containment (core migration 0003): what a login that knows only the application role's password reaches.
+
+The suite logs in as a superuser; these tests take the application role's
+privileges (SET LOCAL ROLE) and do what such a login could do by hand. The
+production-server test does the same over a real reps_app login.
+"""
+
+import datetime
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.contrib.sessions.backends.base import UpdateError
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from accounts.models import UserProfile
+from accounts.tests.factories import UserFactory, api_token
+from leads.tests.factories import LeadFactory
+from reps.core.sessions import SessionStore
+from reps.tenancy.database import OUT_OF_REACH, gym_proof, set_transaction_gym
+
+pytestmark = pytest.mark.django_db
+
+APP_ROLE = settings.DATABASE_APP_ROLE
+GYM_TABLES = ["leads_lead", "accounts_apitoken", "accounts_user", "accounts_userprofile", "gyms_gym"]
+
+
+def as_application_role(*statements):
+    """Run statements as the application role in a savepoint that is rolled back; the last one's rows."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL ROLE {APP_ROLE}")
+        for sql, params in statements:
+            cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        transaction.set_rollback(True)
+    return rows
+
+
+def counts_when_set_by_hand(gym_id, proof):
+    set_gym = ("SELECT set_config('reps.gym_id', %s, false), set_config('reps.gym_proof', %s, false)",
+               [str(gym_id), proof])
+    count = " UNION ALL ".join(f"SELECT '{table}', count(*) FROM {table}" for table in GYM_TABLES)
+    return dict(as_application_role(set_gym, (count, None)))
+
+
+@pytest.fixture
+def everything_of_a_gym(gym):
+    user = UserFactory(gym=gym)
+    UserProfile.objects.create(user=user, phone="+12125550199")
+    api_token(user)
+    LeadFactory(gym=gym)
+
+
+@pytest.mark.parametrize("proof", ["none", "forged", "another gym's"])
+def test_a_gym_set_by_hand_without_its_proof_shows_nothing_of_it(gym, other_gym, everything_of_a_gym, proof):
+    forged = {"none": "", "forged": "0" * 64, "another gym's": gym_proof(other_gym.pk)}[proof]
+
+    assert counts_when_set_by_hand(gym.pk, forged) == {table: 0 for table in GYM_TABLES}
+
+
+def test_with_the_applications_proof_the_same_statements_see_the_gym(gym, everything_of_a_gym):
+    """What the test above counts is there: the application's own proof shows it."""
+    counts = counts_when_set_by_hand(gym.pk, gym_proof(gym.pk))
+
+    assert counts == {table: 1 for table in GYM_TABLES}
+
+
+@pytest.mark.parametrize("table", OUT_OF_REACH)
+def test_the_application_role_cannot_read_the_key_the_sessions_or_the_admin_log(table):
+    with pytest.raises(DatabaseError, match="permission denied"):
+        as_application_role((f"SELECT * FROM {table}", None))
+
+
+@pytest.mark.parametrize("statement", [
+    "CREATE TEMPORARY TABLE peek (id uuid)",
+    "CREATE FUNCTION pg_temp.peek(text) RETURNS boolean LANGUAGE sql AS 'SELECT true'",
+    "CREATE FUNCTION public.peek(text) RETURNS boolean LANGUAGE sql AS 'SELECT true'",
+    "CREATE VIEW public.peek AS SELECT 1 AS one",
+])
+def test_the_application_role_can_create_no_function_table_or_view(statement):
+    """A function of one's own, called where another gym's rows are read, could watch them go by."""
+    with pytest.raises(DatabaseError, match="permission denied"):
+        as_application_role((statement, None))
+
+
+def test_the_gym_proof_is_not_in_the_sql_other_sessions_see(gym):
+    """pg_stat_activity shows a session's SQL to every session of its login: the proof travels apart."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    with transaction.atomic():
+        set_transaction_gym(gym.pk)
+        database = connection.settings_dict
+        with psycopg.connect(host=database["HOST"], port=database["PORT"] or 5432, user=database["USER"],
+                             dbname=database["NAME"], autocommit=True) as watcher:
+            seen = watcher.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()[0]
+        transaction.set_rollback(True)
+
+    assert "reps.gym_proof" in seen  # the statement that set it
+    assert gym_proof(gym.pk) not in seen
+
+
+def test_sessions_work_for_the_application_role_one_key_at_a_time():
+    """Saved, loaded, updated, deleted and cleared through the functions, as the application role."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL ROLE {APP_ROLE}")
+        session = SessionStore()
+        session["who"] = "someone"
+        session.save()
+        key = session.session_key
+        assert SessionStore(key).load() == {"who": "someone"} and session.exists(key)
+
+        again = SessionStore(key)
+        again["who"] = "someone else"
+        again.save()
+        assert SessionStore(key).load() == {"who": "someone else"}
+
+        SessionStore(key).delete()
+        assert SessionStore(key).load() == {} and not session.exists(key)
+        with pytest.raises(UpdateError):  # signed out elsewhere meanwhile: not brought back
+            again.save()
+
+        stale = SessionStore()
+        stale.set_expiry(timezone.now() - datetime.timedelta(seconds=1))
+        stale.save()
+        fresh = SessionStore()
+        fresh.save()
+        SessionStore.clear_expired()
+        assert not session.exists(stale.session_key) and session.exists(fresh.session_key)
+        assert SessionStore(stale.session_key).load() == {}
+        transaction.set_rollback(True)
