@@ -159,28 +159,3 @@ class LeadQualification(TenantModel):
 
     def __str__(self):
         return f"Qualification of {self.lead} ({self.score})"
-
-
-class LeadSearchRow(models.Model):
-    """A lead's searchable columns, read through the leads_lead_search view; for LeadQuerySet.matching() only.
-
-    Row-level security keeps PostgreSQL from using the trigram indexes for a
-    LIKE on leads_lead itself: LIKE is not leakproof, so it may only run
-    after the policy's check, row by row (100,000 rows for a large gym). The
-    view belongs to the migrating role, so it reads leads_lead without the
-    policy, trigram indexes and all, and applies the same rule itself to
-    whoever the policy applies to: only the rows of the transaction's gym
-    (reps_current_gym()), none outside a gym's transaction.
-    """
-
-    id = models.UUIDField(primary_key=True)
-    gym_id = models.UUIDField()
-    first_name = models.CharField(max_length=100)
-    last_name = models.CharField(max_length=100)
-    email = models.CharField(max_length=254)
-    phone = models.CharField(max_length=20)
-    created_at = models.DateTimeField()
-
-    class Meta:
-        managed = False
-        db_table = "leads_lead_search"

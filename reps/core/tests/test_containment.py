@@ -6,6 +6,7 @@ production-server test does the same over a real reps_app login.
 """
 
 import datetime
+import json
 
 import psycopg
 import pytest
@@ -16,9 +17,10 @@ from django.utils import timezone
 
 from accounts.models import UserProfile
 from accounts.tests.factories import UserFactory, api_token
+from leads.models import Lead
 from leads.tests.factories import LeadFactory
 from reps.core.sessions import SessionStore
-from reps.tenancy.database import OUT_OF_REACH, gym_proof, set_transaction_gym
+from reps.tenancy.database import OUT_OF_REACH, gym_proof, gym_scope, set_transaction_gym
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +101,38 @@ def test_the_gym_proof_is_not_in_the_sql_other_sessions_see(gym):
 
     assert "reps.gym_proof" in seen  # the statement that set it
     assert gym_proof(gym.pk) not in seen
+
+
+def test_lead_search_takes_terms_as_data_only(gym):
+    LeadFactory(gym=gym, first_name="O'Brien")
+    hostile = [
+        [[["first_name) OR true --", ""]]],  # a column it does not name itself
+        [[["first_name", 1]]],  # a pattern that is no string
+        [],  # nothing to match
+        [[]],
+        {"first_name": ""},
+    ]
+    with transaction.atomic(), gym_scope(gym):
+        for clauses in hostile:
+            with pytest.raises(DatabaseError, match="lead search"), transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT * FROM reps_lead_matches(%s::jsonb, 20)", [json.dumps(clauses)])
+        leads = Lead.objects.for_gym(gym)
+        assert [lead.first_name for lead in leads.search("o'brien")] == ["O'Brien"]
+        assert list(leads.search("'); SELECT 1; --")) == []
+
+
+def test_lead_search_finds_nothing_of_another_gym_even_when_asked_by_hand(gym, other_gym):
+    LeadFactory(gym=other_gym, first_name="Zelda")
+    every = json.dumps([[["first_name", ""]]])  # every name contains ''
+    with transaction.atomic(), gym_scope(gym):
+        assert Lead.objects.for_gym(gym).search("zelda").count() == 0
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM reps_lead_matches(%s::jsonb, NULL)", [every])
+            assert cursor.fetchone()[0] == 0
+    set_gym = ("SELECT set_config('reps.gym_id', %s, false)", [str(other_gym.pk)])
+    assert as_application_role(set_gym, ("SELECT count(*) FROM reps_lead_matches(%s::jsonb, NULL)", [every])) == [
+        (0,)]
 
 
 def test_sessions_work_for_the_application_role_one_key_at_a_time():

@@ -21,7 +21,7 @@ from appointments.views import AppointmentViewSet
 from calls.tests.factories import CallLogFactory
 from calls.views import CallLogViewSet
 from leads.analytics import DASHBOARD_SQL
-from leads.models import Lead, LeadSearchRow, LeadStatus
+from leads.models import Lead, LeadStatus
 from leads.tests.factories import LeadFactory
 from leads.views import LeadViewSet
 from reps.tenancy.database import gym_scope, set_transaction_gym
@@ -179,11 +179,13 @@ def test_search_sees_only_the_gyms_leads_and_nothing_without_a_gym(gym, other_gy
     with transaction.atomic(), gym_scope(gym):
         assert list(Lead.objects.for_gym(gym).search("zelda")) == [mine]
         assert list(Lead.objects.for_gym(gym).matching("zel")) == [mine]
-        # The view the search reads applies the policy's rule itself.
-        assert list(LeadSearchRow.objects.values_list("id", flat=True)) == [mine.pk]
+    # The function the search asks reads leads_lead as its owner, and applies the policy's rule itself.
+    every = '[[["first_name", ""]]]'  # every name contains ''
+    with transaction.atomic(), gym_scope(gym):
+        assert rows_by_gym(f"SELECT * FROM reps_lead_matches('{every}', NULL)") == [(mine.pk,)]
     with transaction.atomic():
         set_transaction_gym(None)
-        assert LeadSearchRow.objects.count() == 0
+        assert rows_by_gym(f"SELECT * FROM reps_lead_matches('{every}', NULL)") == []
         transaction.set_rollback(True)
 
 
