@@ -14,6 +14,7 @@ import csv
 import datetime
 import io
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -57,10 +58,17 @@ class ImportReport:
     updated: int = 0
     skipped: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)  # [{"line": n, "errors": {field: [messages]}}]
+    stopped_after_line: int | None = None  # out of time: the rows after this line were not read
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "created": self.created, "updated": self.updated, "skipped": self.skipped,
-                "errors": self.errors}
+        report = {"rows": self.rows, "created": self.created, "updated": self.updated, "skipped": self.skipped,
+                  "errors": self.errors, "complete": self.stopped_after_line is None}
+        if self.stopped_after_line is not None:
+            report["stopped_after_line"] = self.stopped_after_line
+            report["detail"] = (f"The import ran out of time after line {self.stopped_after_line:,}: the rows after"
+                                " it were not read. Send the file again to import them; the rows imported already"
+                                " are found as duplicates.")
+        return report
 
 
 def _key(header: str | None) -> str:
@@ -132,11 +140,14 @@ def parse_row(values: dict[str, str], region: str, now: datetime.datetime,
 
 @gym_service(atomic=False)  # a transaction per batch
 def import_leads(*, gym: uuid.UUID, text: str, on_duplicate: str = "skip", source_name: str = "upload",
-                 progress: Callable[[int], None] | None = None, max_rows: int | None = None) -> ImportReport:
+                 progress: Callable[[int], None] | None = None, max_rows: int | None = None,
+                 max_seconds: float | None = None) -> ImportReport:
     """Import CSV `text` into the gym; returns an ImportReport. `progress(rows)` is called after each batch.
 
-    A file of more than `max_rows` rows (when given) is refused before anything is written.
+    A file of more than `max_rows` rows (when given) is refused before anything is written. After
+    `max_seconds` (when given) the import stops at the end of a batch, and its report says after which line.
     """
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     if on_duplicate not in ("skip", "update"):
         raise ValidationError({"on_duplicate": "Choose skip or update."})
     if max_rows is not None and sum(1 for _ in read_rows(text)) > max_rows:
@@ -165,6 +176,9 @@ def import_leads(*, gym: uuid.UUID, text: str, on_duplicate: str = "skip", sourc
             batch = []
             if progress:
                 progress(report.rows)
+            if deadline is not None and time.monotonic() > deadline:
+                report.stopped_after_line = line
+                return report
     if batch:
         _write_batch(gym, batch, on_duplicate, report)
     if progress:

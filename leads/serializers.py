@@ -106,3 +106,7 @@ class LeadImportReportSerializer(StrictSerializer):
     updated = serializers.IntegerField()
     skipped = serializers.IntegerField()
     errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]
+    complete = serializers.BooleanField(help_text="False when the import ran out of time (IMPORT_MAX_SECONDS).")
+    stopped_after_line = serializers.IntegerField(
+        required=False, help_text="When not complete: the rows after this line were not read; send the file again.")
+    detail = serializers.CharField(required=False)

@@ -137,7 +137,8 @@ class LeadImportView(GymAPIView):
         except UnicodeDecodeError:
             raise ValidationError({"file": ["The file is not UTF-8 text."]}) from None
         report = import_leads(gym=self.gym_id, text=text, on_duplicate=payload.validated_data["on_duplicate"],
-                              source_name=upload.name, max_rows=settings.IMPORT_MAX_ROWS)
+                              source_name=upload.name, max_rows=settings.IMPORT_MAX_ROWS,
+                              max_seconds=settings.IMPORT_MAX_SECONDS)
         return Response(report.as_dict())
 
 

@@ -275,6 +275,9 @@ API_MAX_IDS = env_int("API_MAX_IDS", 500)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
 # The most rows one import through the API may have (manage.py import_leads takes any number).
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 20_000)
+# And it stops after this many seconds (at the end of a batch, well inside gunicorn's WEB_TIMEOUT), saying
+# after which line; sending the file again imports the rest.
+IMPORT_MAX_SECONDS = env_int("IMPORT_MAX_SECONDS", 20)
 # Each statement of a request or job transaction may run this long; a longer one is cancelled (a 503).
 STATEMENT_TIMEOUT_MS = env_int("STATEMENT_TIMEOUT_MS", 10_000)
 

@@ -25,7 +25,7 @@ def test_common_column_names_are_understood(gym):
 
     report = import_leads(gym=gym, text=text)
 
-    assert report.as_dict() == {"rows": 1, "created": 1, "updated": 0, "skipped": 0, "errors": []}
+    assert report.as_dict() == {"rows": 1, "created": 1, "updated": 0, "skipped": 0, "errors": [], "complete": True}
     lead = leads(gym).get()
     assert (lead.first_name, lead.last_name, lead.phone, lead.email) == ("Jane", "Doe", "+12125550101",
                                                                          "jane@example.com")

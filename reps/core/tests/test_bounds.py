@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from accounts.tests.factories import RoleFactory, UserFactory
+from leads.imports import BATCH_SIZE
 from leads.models import Lead
 from leads.tests.factories import LeadFactory
 from leads.views import LeadViewSet
@@ -78,3 +79,20 @@ def test_an_import_of_more_rows_than_the_api_takes_is_refused_before_anything_is
 
     assert response.status_code == 400 and "more than 100 rows" in response.json()["errors"]["file"][0]
     assert not Lead.objects.for_gym(gym).exists()
+
+
+def test_an_import_that_runs_out_of_time_says_where_it_stopped_and_a_second_send_finishes_it(manager, gym, settings):
+    settings.IMPORT_MAX_SECONDS = 0  # out of time after the first batch
+    rows = "".join(f"Lead {n},+1212555{n:04d}\n" for n in range(BATCH_SIZE + 1))
+
+    def send():
+        upload = SimpleUploadedFile("leads.csv", ("Name,Phone\n" + rows).encode())
+        return manager.post("/api/v1/leads/import/", {"file": upload}, format="multipart").json()
+
+    first = send()
+    assert (first["complete"], first["created"], first["stopped_after_line"]) == (False, BATCH_SIZE, BATCH_SIZE + 1)
+    assert "Send the file again" in first["detail"]
+    settings.IMPORT_MAX_SECONDS = 20
+    second = send()
+    assert (second["complete"], second["created"], second["skipped"]) == (True, 1, BATCH_SIZE)
+    assert Lead.objects.for_gym(gym).count() == BATCH_SIZE + 1
