@@ -148,6 +148,10 @@ def database_settings(url):
     database["CONN_HEALTH_CHECKS"] = True
     database["OPTIONS"] = {
         "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
+        # Parameters travel apart from the SQL: pg_stat_activity shows every session's SQL to every session
+        # of the same login, and with the values written in, anyone with reps_app's password would read the
+        # tokens, session keys and data of every request there.
+        "server_side_binding": True,
     }
     if DB_POOL:
         # Django hands connections back to the pool after each request, so
@@ -162,6 +166,7 @@ def database_settings(url):
     else:
         database["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0)
         database["DISABLE_SERVER_SIDE_CURSORS"] = True
+        database["OPTIONS"]["prepare_threshold"] = None  # no named prepared statements, which PgBouncer would mix up
     return database
 
 

@@ -2,7 +2,8 @@
 
 The application role may not read django_session (core migration 0003): were it abused, a listed session
 key of a platform admin would open /admin/, which bypasses row-level security. This store asks the database
-for one session at a time by its key, through SECURITY DEFINER functions; nothing can list the keys.
+for one session at a time by its key, through SECURITY DEFINER functions; nothing can list the keys, and
+the data of one is no use under another key.
 """
 
 from typing import Any
@@ -21,6 +22,12 @@ def _call(function: str, *arguments: Any) -> Any:
 
 
 class SessionStore(SessionBase):
+    @property
+    def key_salt(self) -> str:
+        # The data is signed for its own key: copied under another key (by someone who read it), it is no
+        # session at all, so that a stolen session cannot be kept alive past its sign-out.
+        return f"reps.core.sessions:{self.session_key}"
+
     def load(self) -> dict[str, Any]:
         data = _call("reps_session_load", self.session_key) if self.session_key else None
         if data is None:  # none, expired or never made: a new session

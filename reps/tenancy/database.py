@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, migrations, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -61,20 +60,6 @@ def _connection() -> BaseDatabaseWrapper:
     return connections[DEFAULT_DB_ALIAS]
 
 
-def _bound_cursor(connection: BaseDatabaseWrapper) -> Any:
-    """A cursor whose parameters travel apart from its SQL (psycopg's server-side binding).
-
-    Django's cursors write parameters into the SQL text, which pg_stat_activity shows to every session of
-    the same login: the gym proof would be there for anyone with reps_app's password to read.
-    """
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        raw = psycopg.Cursor(connection.connection)
-    # (The stubs take the raw cursor for a Django wrapper.)
-    return (connection.make_debug_cursor(raw) if connection.queries_logged  # type: ignore[arg-type]
-            else connection.make_cursor(raw))  # type: ignore[arg-type]
-
-
 def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
     """Make the open transaction act as the application role for this gym (None: for no gym, seeing nothing).
 
@@ -91,7 +76,7 @@ def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
         return None
     if on_platform_database():
         return None
-    with _bound_cursor(connection) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('role'), coalesce(current_setting('reps.gym_id', true), ''),"
             " coalesce(current_setting('reps.gym_proof', true), ''),"
@@ -112,6 +97,12 @@ def set_transaction_gym_of(question: str, value: Any) -> uuid.UUID | None:
     gym_id = gym_of(question, value)
     set_transaction_gym(gym_id)
     return gym_id
+
+
+GYM_PROOFS_NOT_BELIEVED = (
+    "the database does not believe this process's gym proofs, so nothing it does sees a gym's rows:"
+    " run migrate with this SECRET_KEY (it stores the key the proofs are checked with)"
+)
 
 
 def gym_proofs_believed() -> bool:
@@ -154,7 +145,7 @@ def restore_transaction_gym(replaced: Replaced) -> None:
     connection = _connection()
     if replaced is None or not connection.in_atomic_block or connection.needs_rollback:
         return
-    with _bound_cursor(connection) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('role', %s, true), set_config('reps.gym_id', %s, true),"
                        " set_config('reps.gym_proof', %s, true)", list(replaced))
     _remember(connection, uuid.UUID(replaced[1]) if replaced[1] else None)
@@ -317,14 +308,18 @@ def application_role() -> str:
 # the sessions (reached one key at a time through reps.core.sessions), and the platform admin's log, which
 # names objects of every gym.
 OUT_OF_REACH = ("reps_gym_context_key", "django_session", "django_admin_log")
+# The tables the application role may read but not write: the migrations' record, and what every gym
+# shares (the roles, whose names grant the API's permissions; Django's groups, permissions, content types).
+READ_ONLY = ("django_migrations", "accounts_role", "auth_group", "auth_group_permissions", "auth_permission",
+             "django_content_type")
 
 
 def grant_application_role(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
     """Let the application role read and write every table, and nothing more (run after each migrate).
 
     It owns nothing, so it can neither change the schema nor switch
-    row-level security off; django_migrations is read-only to it, and
-    OUT_OF_REACH is out of its reach. This also stores
+    row-level security off; READ_ONLY is read-only to it, and OUT_OF_REACH
+    is out of its reach. This also stores
     the gym context key (from SECRET_KEY): after changing SECRET_KEY, run
     migrate again, or no transaction acts for any gym (/healthz says so).
     """
@@ -337,13 +332,13 @@ def grant_application_role(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None
             f"GRANT USAGE ON SCHEMA public TO {role};"
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};"
             f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};"
-            f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON django_migrations FROM {role};"
         )
-        cursor.execute("SELECT to_regclass('reps_gym_context_key') IS NOT NULL")
-        if cursor.fetchone()[0]:  # core's migration 0003 and later: the key, and what reps_app may not read
-            cursor.execute(
-                f"REVOKE ALL ON {', '.join(OUT_OF_REACH)} FROM {role};"
-                "INSERT INTO reps_gym_context_key (id, key) VALUES (1, %s)"
-                " ON CONFLICT (id) DO UPDATE SET key = EXCLUDED.key",
-                [gym_context_key()],
-            )
+        # (Those of them that exist: migrating an app back to zero drops its tables.)
+        cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+        tables = {row[0] for row in cursor.fetchall()}
+        if read_only := [table for table in READ_ONLY if table in tables]:
+            cursor.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {', '.join(read_only)} FROM {role}")
+        if "reps_gym_context_key" in tables:  # core's migration 0003 and later
+            cursor.execute(f"REVOKE ALL ON {', '.join(table for table in OUT_OF_REACH if table in tables)} FROM {role}")
+            cursor.execute("INSERT INTO reps_gym_context_key (id, key) VALUES (1, %s)"
+                           " ON CONFLICT (id) DO UPDATE SET key = EXCLUDED.key", [gym_context_key()])

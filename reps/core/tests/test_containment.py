@@ -14,13 +14,14 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.models import UserProfile
-from accounts.tests.factories import UserFactory, api_token
+from accounts.tests.factories import PASSWORD, RoleFactory, UserFactory, api_token
 from leads.models import Lead
 from leads.tests.factories import LeadFactory
 from reps.core.sessions import SessionStore
-from reps.tenancy.database import OUT_OF_REACH, gym_proof, gym_scope, set_transaction_gym
+from reps.tenancy.database import OUT_OF_REACH, READ_ONLY, gym_proof, gym_scope, set_transaction_gym
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +75,14 @@ def test_the_application_role_cannot_read_the_key_the_sessions_or_the_admin_log(
         as_application_role((f"SELECT * FROM {table}", None))
 
 
+@pytest.mark.parametrize("table", READ_ONLY)
+def test_the_application_role_cannot_change_what_every_gym_shares(table):
+    """A sales person would be an owner in every gym if the roles' names could be swapped."""
+    with pytest.raises(DatabaseError, match="permission denied"):
+        as_application_role((f"DELETE FROM {table}", None))
+    assert len(as_application_role((f"SELECT count(*) FROM {table}", None))) == 1  # and it reads them
+
+
 @pytest.mark.parametrize("statement", [
     "CREATE TEMPORARY TABLE peek (id uuid)",
     "CREATE FUNCTION pg_temp.peek(text) RETURNS boolean LANGUAGE sql AS 'SELECT true'",
@@ -93,9 +102,7 @@ def test_the_gym_proof_is_not_in_the_sql_other_sessions_see(gym):
         pid = cursor.fetchone()[0]
     with transaction.atomic():
         set_transaction_gym(gym.pk)
-        database = connection.settings_dict
-        with psycopg.connect(host=database["HOST"], port=database["PORT"] or 5432, user=database["USER"],
-                             dbname=database["NAME"], autocommit=True) as watcher:
+        with psycopg.connect(**watcher_settings(), autocommit=True) as watcher:
             seen = watcher.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()[0]
         transaction.set_rollback(True)
 
@@ -164,3 +171,59 @@ def test_sessions_work_for_the_application_role_one_key_at_a_time():
         assert not session.exists(stale.session_key) and session.exists(fresh.session_key)
         assert SessionStore(stale.session_key).load() == {}
         transaction.set_rollback(True)
+
+
+def test_a_sessions_data_copied_under_another_key_is_no_session():
+    """Read by someone who had its key, and saved again under a key of their own: empty, signed out."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL ROLE {APP_ROLE}")
+        session = SessionStore()
+        session["_auth_user_id"] = "someone"
+        session.save()
+        cursor.execute("SELECT reps_session_save('copiedsessionkey00000000000000001', reps_session_load(%s),"
+                       " now() + interval '1 day', true)", [session.session_key])
+        copied = SessionStore("copiedsessionkey00000000000000001")
+        assert copied.exists(copied.session_key) and copied.load() == {}
+        assert SessionStore(session.session_key).load() == {"_auth_user_id": "someone"}
+        transaction.set_rollback(True)
+
+
+def test_no_credential_or_written_value_is_in_the_sql_other_sessions_see(gym):
+    """A token, a session key, a sign-in email and the values a request writes: none in pg_stat_activity."""
+    user = UserFactory(gym=gym, role=RoleFactory(name="owner"))
+    token = api_token(user)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    seen = []
+
+    def watch(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        with psycopg.connect(**watcher_settings(), autocommit=True) as watcher:
+            seen.append(watcher.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()[0])
+        return result
+
+    with connection.execute_wrapper(watch):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        created = client.post("/api/v1/leads/", {"first_name": "Confidential", "last_name": "Person",
+                                                 "phone": "+12125550142", "notes": "secret note"}, format="json")
+        session = SessionStore()
+        session["x"] = 1
+        session.save()
+        SessionStore(session.session_key).load()
+        signed_in = APIClient().post("/api/v1/auth/token/", {"email": user.email, "password": PASSWORD},
+                                     format="json")
+
+    assert (created.status_code, signed_in.status_code) == (201, 200)
+    text = "\n".join(seen)
+    assert "reps_gym_of_token" in text and "INSERT INTO" in text and "reps_session_load" in text
+    for secret in [token, session.session_key, "Confidential", "secret note", "+12125550142", user.email]:
+        assert secret not in text, secret
+
+
+def watcher_settings():
+    """How to connect to the test database beside the test's own connection."""
+    database = connection.settings_dict
+    return {"host": database["HOST"], "port": database["PORT"] or 5432, "user": database["USER"],
+            "dbname": database["NAME"]}
