@@ -19,16 +19,18 @@ from prometheus_client import (
     multiprocess,
 )
 
-from reps.tenancy.database import gym_proofs_believed
+from reps.tenancy.database import GYM_PROOFS_NOT_BELIEVED, gym_proofs_believed
 
 from .cache import health
 from .observability import pool_stats
+from .security import client_address
 
 
 def metrics_allowed(request):
     if settings.METRICS_TOKEN:
         return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {settings.METRICS_TOKEN}")
-    return request.META.get("REMOTE_ADDR") in settings.METRICS_ALLOWED_IPS
+    # The client's address, not the connecting one: behind a proxy every request connects from the proxy.
+    return client_address(request) in settings.METRICS_ALLOWED_IPS
 
 
 POOL_WARNING_RATIO = 0.8  # the seed's "high connection pool usage"
@@ -96,8 +98,7 @@ def database_round_trip():
 
 def gym_context_round_trip():
     if not gym_proofs_believed():
-        raise RuntimeError("the database does not believe this server's gym proofs, so no request sees a gym's"
-                           " rows: run migrate with this SECRET_KEY (it stores the key the proofs are checked with)")
+        raise RuntimeError(GYM_PROOFS_NOT_BELIEVED)
 
 
 def cache_round_trip():

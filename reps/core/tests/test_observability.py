@@ -174,6 +174,11 @@ def test_metrics_answer_only_the_scraper(client, settings):
     assert client.get("/metrics").status_code == 200  # from 127.0.0.1, allowed by default
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 404
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 404
+    # Behind the proxy every request connects from 127.0.0.1: the client is the one the proxy names.
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 404
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 200
+    settings.TRUSTED_PROXIES = []
 
     settings.METRICS_TOKEN = "scrape-me"
     assert client.get("/metrics").status_code == 404  # with a token set, the address alone is not enough
