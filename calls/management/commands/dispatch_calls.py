@@ -2,9 +2,10 @@
 
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from calls.services import dispatch_due_calls
+from reps.tenancy.database import GYM_PROOFS_NOT_BELIEVED, gym_proofs_believed
 
 
 class Command(BaseCommand):
@@ -16,6 +17,8 @@ class Command(BaseCommand):
                             help="Keep running, one round every SECONDS (0: one round and stop).")
 
     def handle(self, *args, limit, loop, **options):
+        if not gym_proofs_believed():  # each call is sent in its gym's transaction
+            raise CommandError(GYM_PROOFS_NOT_BELIEVED)
         while True:
             counts = dispatch_due_calls(limit=limit)
             self.stdout.write(", ".join(f"{name}: {count}" for name, count in counts.items()))

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from gyms.models import Gym
 from leads.imports import import_leads
-from reps.tenancy.database import gym_transaction
+from reps.tenancy.database import GYM_PROOFS_NOT_BELIEVED, gym_proofs_believed, gym_transaction
 
 
 class Command(BaseCommand):
@@ -23,6 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--report", help="Write the full report (every bad line) to this JSON file.")
 
     def handle(self, *args, file, gym, update, report, **options):
+        if not gym_proofs_believed():  # else every gym would look missing
+            raise CommandError(GYM_PROOFS_NOT_BELIEVED)
         try:
             gym_id = uuid.UUID(gym)
             with gym_transaction(gym_id):  # row-level security shows the gym only inside it

@@ -72,3 +72,21 @@ def test_seed_demo_fills_two_gyms_and_is_idempotent(client):
     page = admin.get(reverse("admin:leads_lead_changelist"))
     assert page.status_code == 200
     assert page.context["cl"].result_count == first["Lead"] == 60
+
+
+@pytest.mark.parametrize("command, arguments", [
+    ("seed_demo", {}),
+    ("dispatch_calls", {}),
+    ("import_leads", {"gym": "00000000-0000-0000-0000-000000000001"}),
+])
+def test_commands_that_act_for_gyms_refuse_when_the_database_does_not_believe_their_proofs(
+        command, arguments, settings, tmp_path):
+    """SECRET_KEY changed since the last migrate: they would die on a row-level security error half-way."""
+    from django.core.management import CommandError
+    settings.SECRET_KEY = "another-" + "k" * 50
+    positional = [str(tmp_path / "leads.csv")] if command == "import_leads" else []
+
+    with pytest.raises(CommandError, match="run migrate with this SECRET_KEY"):
+        call_command(command, *positional, **arguments, stdout=io.StringIO())
+
+    assert Gym.objects.count() == 0

@@ -11,7 +11,7 @@ import uuid
 import zoneinfo
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 from faker import Faker
@@ -30,7 +30,7 @@ from gyms.models import Branch, Gym, GymSettings, KnowledgeBaseEntry
 from gyms.services import create_gym
 from leads.models import Lead, LeadQualification, LeadStatus, LeadTag, LeadTagAssignment
 from reps.core.phones import normalize_phone
-from reps.tenancy.database import gym_scope
+from reps.tenancy.database import GYM_PROOFS_NOT_BELIEVED, gym_proofs_believed, gym_scope
 
 DEMO_NAMESPACE = uuid.UUID("6f1d8d8e-4a55-4d6e-9a3c-2f5b7c1e0a11")
 ADMIN_EMAIL = "admin@reps.test"
@@ -89,6 +89,8 @@ class Command(BaseCommand):
         parser.add_argument("--leads", type=int, default=250, help="Leads per demo gym (default 250).")
 
     def handle(self, *args, leads, **options):
+        if not gym_proofs_believed():
+            raise CommandError(GYM_PROOFS_NOT_BELIEVED)
         admin, created = User.objects.get_or_create(
             email=ADMIN_EMAIL,
             defaults={"is_staff": True, "is_superuser": True, "first_name": "Platform", "last_name": "Admin"},
