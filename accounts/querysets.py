@@ -14,7 +14,9 @@ def canonical_email(value: str | None) -> str:
 
 def validate_plain_email(value: str) -> None:
     """Sign-in addresses are plain ASCII: "owner@northsıde.test" (a dotless ı) would pass for someone else's."""
-    if not canonical_email(value).isascii():
+    email = canonical_email(value)
+    # A domain label in punycode ("xn--northsde-gwa") is shown in other letters by many mail programs.
+    if not email.isascii() or any(label.startswith("xn--") for label in email.rpartition("@")[2].split(".")):
         raise ValidationError("Use an email address of plain letters, digits and punctuation: letters from other"
                               " alphabets can make it look like someone else's.", code="not_ascii")
 

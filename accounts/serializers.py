@@ -57,7 +57,8 @@ class LoginSerializer(StrictSerializer):
     email = SignInEmailField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
     name = serializers.CharField(required=False, allow_blank=True, max_length=100,
-                                 help_text="Which device or program the token is for (default: its User-Agent).")
+                                 help_text="Which device or program the token is for (default: its User-Agent)."
+                                 " Signing in again under the same name replaces that device's token.")
 
 
 class ApiTokenSerializer(StrictModelSerializer):

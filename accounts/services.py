@@ -1,12 +1,16 @@
 """Writes to a gym's staff accounts and their API tokens."""
 
+import contextlib
 import uuid
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from knox.settings import knox_settings
 
+from reps.core.exceptions import DomainError
 from reps.core.permissions import role_of
 from reps.tenancy.services import gym_service
 
@@ -26,13 +30,37 @@ def _check_member(user: User, gym: uuid.UUID) -> None:
         raise PermissionDenied("That user is not on this gym's staff.")
 
 
+class TooManyAttempts(DomainError):
+    status_code = 429
+    code = "locked_out"
+
+
 def _check_may_set_password(actor: User, user: User, current_password: str | None) -> None:
     """Your own password, with your current one; another person's, only as an owner."""
     if user.pk == actor.pk:
-        if not current_password or not user.check_password(current_password):
-            raise ValidationError({"current_password": "Give your current password to change it."})
+        _check_current_password(user, current_password)
     elif role_of(actor) != RoleName.OWNER:
         raise PermissionDenied("Only an owner sets another person's password.")
+
+
+def _check_current_password(user: User, current_password: str | None) -> None:
+    """The current password, guessed wrong at most LOGIN_FAILURE_LIMIT times per LOGIN_COOLOFF_MINUTES.
+
+    Whoever holds a stolen token must not guess their way to the account. The count is in the cache, which
+    the request's rollback does not undo; with the cache down, nothing is counted.
+    """
+    key, cooloff, failures = f"current-password-failures:{user.pk}", int(settings.AXES_COOLOFF_TIME.total_seconds()), 0
+    with contextlib.suppress(Exception):
+        failures = cache.get(key) or 0
+    if failures >= settings.AXES_FAILURE_LIMIT:
+        raise TooManyAttempts(f"Too many wrong current passwords: try again in {cooloff // 60} minutes.",
+                              retry_after=cooloff)
+    if current_password and user.check_password(current_password):
+        return
+    with contextlib.suppress(Exception):
+        if not cache.add(key, 1, cooloff):
+            cache.incr(key)
+    raise ValidationError({"current_password": "Give your current password to change it."})
 
 
 @gym_service
@@ -81,18 +109,24 @@ def deactivate_staff_user(*, gym: uuid.UUID, actor: User, user_id: Any) -> User 
 
 
 @gym_service
-def issue_token(*, gym: uuid.UUID, user: User, name: str = "") -> tuple[ApiToken, str]:
+def issue_token(*, gym: uuid.UUID, user: User, name: str = "", replaces_its_name: bool = False
+                ) -> tuple[ApiToken, str]:
     """A new API token for one of the user's devices, and its key (shown this once; only its hash is kept).
 
-    The user's expired tokens go; at most API_TOKENS_PER_USER remain.
+    With replaces_its_name (a device that signs in under the name it chose), the user's token of that name
+    goes: one per device. The user's expired tokens go; at most API_TOKENS_PER_USER remain.
     """
     _check_member(user, gym)
+    name = (name.strip() or "API token")[:100]
     ApiToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
+    if replaces_its_name:
+        ApiToken.objects.filter(user=user, name=name).delete()
     limit = knox_settings.TOKEN_LIMIT_PER_USER
     if limit is not None and ApiToken.objects.filter(user=user).count() >= limit:
-        raise ValidationError({"name": f"You have {limit} API tokens already: revoke one (auth/tokens/) first."})
+        raise ValidationError({"name": f"You have {limit} API tokens already: revoke one (auth/tokens/) first, or"
+                                       " sign in under the name of a device you have a token for."})
     # Used now, by the sign-in that made it: the first request within a minute writes no "last used".
-    api_token, key = ApiToken.objects.create(user=user, name=(name.strip() or "API token")[:100],
+    api_token, key = ApiToken.objects.create(user=user, name=name,
                                              last_used_at=timezone.now())
     return api_token, key
 

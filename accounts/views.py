@@ -75,8 +75,10 @@ class TokenView(GymAPIView):
                             password=login.validated_data["password"])
         if user is None or user.gym_id is None:
             raise AuthenticationFailed("Wrong email or password.")
-        name = login.validated_data.get("name") or request.headers.get("User-Agent", "")
-        return Response(token_answer(*issue_token(gym=user.gym_id, user=user, name=name)))
+        device = login.validated_data.get("name", "")
+        name = device or request.headers.get("User-Agent", "")
+        return Response(token_answer(*issue_token(gym=user.gym_id, user=user, name=name,
+                                                  replaces_its_name=bool(device.strip()))))
 
 
 def token_answer(api_token: ApiToken, key: str) -> dict[str, Any]:

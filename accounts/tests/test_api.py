@@ -197,6 +197,22 @@ def test_changing_your_own_password_takes_your_current_one(api_client_for, gym):
     assert login("me@example.com", new).status_code == 200
 
 
+def test_a_stolen_token_cannot_guess_the_current_password_without_end(api_client_for, gym, settings):
+    me = UserFactory(gym=gym, role=RoleFactory(name="manager"))
+    client = api_client_for(me)
+    change = {"password": "another long unusual password"}
+
+    guesses = [client.patch(f"/api/v1/users/{me.pk}/", {**change, "current_password": f"guess {n}"},
+                            format="json").status_code for n in range(settings.AXES_FAILURE_LIMIT)]
+    right = client.patch(f"/api/v1/users/{me.pk}/", {**change, "current_password": PASSWORD}, format="json")
+
+    assert guesses == [400] * settings.AXES_FAILURE_LIMIT
+    assert right.status_code == 429 and right.json()["code"] == "locked_out"
+    assert int(right["Retry-After"]) == settings.AXES_COOLOFF_TIME.total_seconds()
+    me.refresh_from_db()
+    assert me.check_password(PASSWORD)
+
+
 def test_a_taken_email_reads_the_same_whichever_gym_has_it(staff, gym, other_gym):
     UserFactory(gym=gym, email="here@example.com")
     UserFactory(gym=other_gym, email="there@example.com")
@@ -207,7 +223,8 @@ def test_a_taken_email_reads_the_same_whichever_gym_has_it(staff, gym, other_gym
     assert answers[0] == answers[1] == {"email": ["This email is already taken."]}
 
 
-@pytest.mark.parametrize("email", ["owner@northsıde.test", "оwner@northside.test"])  # a dotless ı; a Cyrillic о
+@pytest.mark.parametrize("email", ["owner@northsıde.test", "оwner@northside.test",  # a dotless ı; a Cyrillic о
+                                   "owner@xn--northsde-gwa.test"])  # the dotless ı again, in punycode
 def test_look_alike_emails_are_refused(staff, email):
     response = staff("owner").post("/api/v1/users/", new_user(email=email), format="json")
 

@@ -97,7 +97,12 @@ def test_rotation_swaps_the_token(gym):
 def test_tokens_are_kept_hashed_one_per_device_and_listed_and_revoked_by_their_owner(gym, other_gym):
     user = UserFactory(gym=gym, email="coach@example.com")
     phone = APIClient()
+    first = phone.post("/api/v1/auth/token/", {"email": user.email, "password": PASSWORD, "name": "phone"},
+                       format="json").json()["token"]
+    # The same device signing in again: its new token replaces its old one.
     phone.post("/api/v1/auth/token/", {"email": user.email, "password": PASSWORD, "name": "phone"}, format="json")
+    phone.credentials(HTTP_AUTHORIZATION=f"Token {first}")
+    assert phone.get("/api/v1/auth/tokens/").status_code == 401
     laptop_answer = login(APIClient(HTTP_USER_AGENT="curl/8.0"), user.email, PASSWORD).json()
     laptop = APIClient()
     laptop.credentials(HTTP_AUTHORIZATION=f"Token {laptop_answer['token']}")

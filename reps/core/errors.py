@@ -53,6 +53,7 @@ class DomainRefusal(exceptions.APIException):
         self.status_code = error.status_code
         super().__init__(error.message, error.code)
         self.extra = {name: str(value) if isinstance(value, uuid.UUID) else value for name, value in error.extra.items()}
+        self.wait = error.extra.get("retry_after")  # DRF's handler sends it as Retry-After
 
 
 # deadlock_detected, serialization_failure
