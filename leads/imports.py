@@ -34,6 +34,8 @@ from reps.tenancy.services import gym_service
 from .models import Lead, LeadTag, LeadTagAssignment
 
 BATCH_SIZE = 500
+MAX_COLUMNS = 100  # a file of leads has a dozen; thousands would only cost every row's reading
+MAX_TAGS = 50  # per lead
 COLUMNS = {
     "first_name": ["first name", "firstname", "first", "given name", "forename"],
     "last_name": ["last name", "lastname", "last", "surname", "family name"],
@@ -99,6 +101,9 @@ def read_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     if not reader.fieldnames:
         raise ValidationError("The file is empty.")
+    if len(reader.fieldnames) > MAX_COLUMNS:
+        raise ValidationError(f"The file has {len(reader.fieldnames):,} columns; a file of leads has at most"
+                              f" {MAX_COLUMNS}.")
     columns = column_map(reader.fieldnames)
     try:
         for row in reader:
@@ -126,6 +131,9 @@ def parse_row(values: dict[str, str], region: str, now: datetime.datetime,
             validate_email(email)
         except ValidationError:
             errors["email"] = [f"{email} is not an email address."]
+    tags = [tag.strip()[:50] for tag in re.split(r"[;,|]", values.get("tags", "")) if tag.strip()]
+    if len(tags) > MAX_TAGS:
+        errors["tags"] = [f"At most {MAX_TAGS} tags for one lead; this row has {len(tags):,}."]
     if errors:
         raise ValidationError(errors)
     fields = {"first_name": first[:100], "last_name": last.strip()[:100], "email": email[:255], "phone": phone,
@@ -134,7 +142,6 @@ def parse_row(values: dict[str, str], region: str, now: datetime.datetime,
         fields["consent_given_at"], fields["consent_source"] = now, f"import: {source_name}"[:255]
     if values.get("do_not_call", "").lower() in TRUE:
         fields["do_not_call"] = True
-    tags = [tag.strip()[:50] for tag in re.split(r"[;,|]", values.get("tags", "")) if tag.strip()]
     return fields, tags
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from reps.core.cache import affected_by, invalidate_after
 from reps.core.permissions import MANAGERS, role_of
+from reps.core.phones import normalize_phone
 from reps.core.transitions import check_transition
 from reps.tenancy import services as generic
 from reps.tenancy.services import gym_service
@@ -40,14 +41,26 @@ def create_lead(*, gym: uuid.UUID, data: dict[str, Any]) -> Lead:
 
 
 @gym_service
-def update_lead(*, gym: uuid.UUID, lead_id: Any, data: dict[str, Any]) -> Lead | None:
-    """Update the gym's lead; a status change follows LEAD_TRANSITIONS. None when the gym has no such lead."""
+def update_lead(*, gym: uuid.UUID, lead_id: Any, data: dict[str, Any], actor: Any = None) -> Lead | None:
+    """Update the gym's lead; a status change follows LEAD_TRANSITIONS. None when the gym has no such lead.
 
-    def check_status(lead: Lead, data: dict[str, Any]) -> None:
+    The number of a lead who asked not to be called is changed only by an owner or a manager (the actor,
+    when a person asks): else it could be moved off the lead, and the number come back as a new lead.
+    """
+
+    def check(lead: Lead, data: dict[str, Any]) -> None:
         if "status" in data:
             check_transition(LEAD_TRANSITIONS, lead.status, data["status"], "lead status")
+        if lead.do_not_call and "phone" in data and actor is not None and role_of(actor) not in MANAGERS:
+            try:
+                phone = normalize_phone(data["phone"], lead.phone_region())
+            except ValidationError:
+                phone = None
+            if phone != lead.phone:
+                raise PermissionDenied("The lead asked not to be called: only an owner or a manager changes its"
+                                       " phone number.")
 
-    lead: Lead | None = generic.update(Lead, gym=gym, object_id=lead_id, data=data, check=check_status)
+    lead: Lead | None = generic.update(Lead, gym=gym, object_id=lead_id, data=data, check=check)
     return lead
 
 
@@ -105,11 +118,12 @@ def set_lead_tags(*, gym: uuid.UUID, lead_id: Any, tag_ids: Iterable[Any]) -> Le
 
 
 @gym_service
-def save_lead(*, gym: uuid.UUID, lead_id: Any = None, data: dict[str, Any]) -> Lead | None:
+def save_lead(*, gym: uuid.UUID, lead_id: Any = None, data: dict[str, Any], actor: Any = None) -> Lead | None:
     """Create (lead_id None) or update a lead, and replace its tags when data has "tags", in one transaction."""
     data = dict(data)
     tags = data.pop("tags", None)
-    lead = create_lead(gym=gym, data=data) if lead_id is None else update_lead(gym=gym, lead_id=lead_id, data=data)
+    lead = (create_lead(gym=gym, data=data) if lead_id is None
+            else update_lead(gym=gym, lead_id=lead_id, data=data, actor=actor))
     if lead is not None and tags is not None:
         set_lead_tags(gym=gym, lead_id=lead.pk, tag_ids=[getattr(tag, "pk", tag) for tag in tags])
     return lead

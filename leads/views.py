@@ -66,7 +66,8 @@ class LeadViewSet(GymModelViewSet):
         serializer.instance = save_lead(gym=self.gym_id, data=serializer.validated_data)
 
     def perform_update(self, serializer: Any) -> None:
-        serializer.instance = save_lead(gym=self.gym_id, lead_id=serializer.instance.pk, data=serializer.validated_data)
+        serializer.instance = save_lead(gym=self.gym_id, lead_id=serializer.instance.pk, data=serializer.validated_data,
+                                        actor=self.request.user)
 
     def perform_destroy(self, instance: Lead) -> None:
         delete_lead(gym=self.gym_id, lead_id=instance.pk)

@@ -184,3 +184,23 @@ def test_consent_is_recorded_by_its_action_and_only_managers_clear_a_do_not_call
     assert without_source.status_code == 400 and list(without_source.json()["errors"]) == ["via"]
     assert cleared.status_code == 200
     assert (cleared.json()["do_not_call"], cleared.json()["consent_source"]) == (False, "in person, signed")
+
+
+def test_the_number_of_a_lead_who_said_stop_is_not_moved_off_it_by_sales(api_client_for, gym):
+    """Else the number comes back as a new lead, whose consent sales may record, and is called again."""
+    lead = LeadFactory(gym=gym, phone="+12125550142", do_not_call=True)
+    sales = api_client_for(UserFactory(gym=gym, role=RoleFactory(name="sales")))
+    manager = api_client_for(UserFactory(gym=gym, role=RoleFactory(name="manager")))
+    url = f"/api/v1/leads/{lead.pk}/"
+
+    moved = sales.patch(url, {"phone": "+19175550001"}, format="json")
+    same_number_written_otherwise = sales.patch(url, {"phone": "(212) 555-0142", "notes": "asked for a brochure"},
+                                                format="json")
+    again = sales.post("/api/v1/leads/", {"first_name": "Same", "last_name": "Person", "phone": "+12125550142"},
+                       format="json")
+    by_manager = manager.patch(url, {"phone": "+19175550001"}, format="json")
+
+    assert moved.status_code == 403 and "asked not to be called" in moved.json()["detail"]
+    assert same_number_written_otherwise.status_code == 200
+    assert again.status_code == 400 and "phone" in again.json()["errors"]  # the number is still this lead's
+    assert by_manager.status_code == 200 and by_manager.json()["phone"] == "+19175550001"

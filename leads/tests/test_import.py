@@ -2,12 +2,13 @@ import io
 import random
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from accounts.tests.factories import RoleFactory, UserFactory
 from gyms.tests.factories import GymFactory
-from leads.imports import import_leads
+from leads.imports import MAX_TAGS, import_leads
 from leads.models import Lead, LeadTag
 from leads.tests.factories import LeadFactory
 from reps.tenancy.database import gym_scope
@@ -159,3 +160,21 @@ def test_a_london_gym_reads_national_numbers_as_british():
     import_leads(gym=london, text="name,phone\nAmy Pond,020 7946 0958\n")
 
     assert leads(london).get().phone == "+442079460958"
+
+
+def test_a_row_with_more_tags_than_a_lead_has_is_a_bad_row(gym):
+    tags = ";".join(f"tag {n}" for n in range(MAX_TAGS + 1))
+    text = f"name,phone,tags\nAnn Lee,212-555-0102,{tags}\nBob Ray,212-555-0103,{tags.rsplit(';', 1)[0]}\n"
+
+    report = import_leads(gym=gym, text=text)
+
+    assert report.created == 1 and report.errors == [
+        {"line": 2, "errors": {"tags": [f"At most {MAX_TAGS} tags for one lead; this row has {MAX_TAGS + 1}."]}}]
+
+
+def test_a_file_of_thousands_of_columns_is_refused_at_once(gym):
+    header = ",".join(["name", "phone", *(f"extra {n}" for n in range(100_000))])
+
+    with pytest.raises(ValidationError, match="100,002 columns"):
+        import_leads(gym=gym, text=f"{header}\nAnn Lee,212-555-0102\n")
+    assert not leads(gym).exists()
