@@ -152,6 +152,11 @@ def database_settings(url):
         # of the same login, and with the values written in, anyone with reps_app's password would read the
         # tokens, session keys and data of every request there.
         "server_side_binding": True,
+        # No named prepared statements: after five runs of one PostgreSQL may plan it once for any gym (a
+        # generic plan), which on one big gym's rows made upcoming calls 3x and a lead's detail 1.5x slower
+        # in the bench; an unnamed statement is planned for its values each time. (PgBouncer in transaction
+        # mode could also mix named ones up.)
+        "prepare_threshold": None,
     }
     if DB_POOL:
         # Django hands connections back to the pool after each request, so
@@ -166,7 +171,6 @@ def database_settings(url):
     else:
         database["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0)
         database["DISABLE_SERVER_SIDE_CURSORS"] = True
-        database["OPTIONS"]["prepare_threshold"] = None  # no named prepared statements, which PgBouncer would mix up
     return database
 
 

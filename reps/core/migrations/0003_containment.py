@@ -5,7 +5,8 @@
   migrating login stores in `reps_gym_context_key` after each migrate (tenancy.database.grant_application_role)
   and the application role cannot read. Knowing reps_app's password, one can set reps.gym_id to any gym;
   without the key there is no proof, and reps_current_gym() is NULL: no gym's rows.
-- The policies ask for the gym once per statement, `(SELECT reps_current_gym())`: the check is an HMAC.
+- The policies ask for the gym once per statement, `(SELECT reps_current_gym())`: the check is an HMAC
+  (0004 unwraps it: the planner then equates it with the query's gym).
 - No TEMPORARY privilege for PUBLIC: the application role can create no function (nor table) at all, so
   none can run where other gyms' rows are read (and PostgreSQL 15 gives PUBLIC no CREATE on public).
 - A user's profile, groups and permissions exist for the application only with the user (in the gym), and

@@ -69,6 +69,34 @@ def test_with_the_applications_proof_the_same_statements_see_the_gym(gym, everyt
     assert counts == {table: 1 for table in GYM_TABLES}
 
 
+def test_a_statement_shown_one_gyms_proof_cannot_switch_to_another_gym_half_way(gym, other_gym):
+    """The policy checks the gym with its proof at each check: set_config() between rows gains nothing."""
+    LeadFactory.create_batch(3, gym=gym)
+    LeadFactory.create_batch(3, gym=other_gym)
+    own = ("SELECT set_config('reps.gym_id', %s, true), set_config('reps.gym_proof', %s, true)",
+           [str(gym.pk), gym_proof(gym.pk)])
+    switching = ("SELECT gym_id::text FROM leads_lead, generate_series(1, 2) n"
+                 " WHERE set_config('reps.gym_id', %s, true) IS NOT NULL", [str(other_gym.pk)])
+
+    seen = as_application_role(own, switching)
+
+    assert {row[0] for row in seen} <= {str(gym.pk)}
+
+
+def test_a_joined_tables_policy_is_planned_with_the_querys_gym(gym):
+    """The policies compare with reps_current_gym() unwrapped (migration 0004): the planner equates it with
+    the query's gym, so a joined table is planned for that gym, not for an unknown parameter."""
+    from calls.models import CallLog
+    with transaction.atomic(), gym_scope(gym):
+        sql, params = CallLog.objects.for_gym(gym).upcoming(20).query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "InitPlan" not in plan, plan
+    assert f"One-Time Filter: (reps_current_gym() = '{gym.pk}'::uuid)" in plan, plan
+
+
 @pytest.mark.parametrize("table", OUT_OF_REACH)
 def test_the_application_role_cannot_read_the_key_the_sessions_or_the_admin_log(table):
     with pytest.raises(DatabaseError, match="permission denied"):
