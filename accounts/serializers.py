@@ -53,6 +53,19 @@ class UserSerializer(StrictModelSerializer):
         return attrs
 
 
+class PasswordChangeSerializer(StrictSerializer):
+    current_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False,
+                                     help_text="The new password.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            password_validation.validate_password(attrs["password"], self.context["request"].user)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError({"password": list(error.messages)}) from None
+        return attrs
+
+
 class LoginSerializer(StrictSerializer):
     email = SignInEmailField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)

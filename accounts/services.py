@@ -103,6 +103,16 @@ def update_staff_user(*, gym: uuid.UUID, actor: User, user_id: Any, data: dict[s
 
 
 @gym_service
+def change_own_password(*, gym: uuid.UUID, user: User, current_password: str, password: str) -> None:
+    """Any staff member's own password, with the current one (wrong ones limited); signs out every device."""
+    _check_member(user, gym)
+    _check_current_password(user, current_password)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    ApiToken.objects.filter(user=user).delete()
+
+
+@gym_service
 def deactivate_staff_user(*, gym: uuid.UUID, actor: User, user_id: Any) -> User | None:
     """Staff are deactivated, not deleted: their calls and appointments keep their history."""
     return update_staff_user(gym=gym, actor=actor, user_id=user_id, data={"is_active": False})

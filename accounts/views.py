@@ -18,8 +18,15 @@ from reps.tenancy.database import gym_scope
 
 from .filters import UserFilter
 from .models import ApiToken, User
-from .serializers import ApiTokenSerializer, LoginSerializer, TokenSerializer, UserSerializer
+from .serializers import (
+    ApiTokenSerializer,
+    LoginSerializer,
+    PasswordChangeSerializer,
+    TokenSerializer,
+    UserSerializer,
+)
 from .services import (
+    change_own_password,
     create_staff_user,
     deactivate_staff_user,
     issue_token,
@@ -95,6 +102,20 @@ class RotateTokenView(GymAPIView):
         if not isinstance(request.auth, ApiToken):
             raise ValidationError("Sign in with an API token to rotate it.")
         return Response(token_answer(*rotate_token(gym=self.gym_id, user=self.member, api_token=request.auth)))
+
+
+@extend_schema(tags=["auth"], request=PasswordChangeSerializer,
+               responses={204: None, 429: OpenApiResponse(description="Too many wrong current passwords.")})
+class PasswordView(GymAPIView):
+    """Change your own password (any role): send the current one. Every device is signed out, this one too."""
+
+    def post(self, request: Request) -> Response:
+        change = PasswordChangeSerializer(data=request.data, context={"request": request})
+        change.is_valid(raise_exception=True)
+        change_own_password(gym=self.gym_id, user=self.member, **change.validated_data)
+        if hasattr(request, "session"):
+            request.session.flush()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(tags=["auth"], request=None, responses={204: None})

@@ -238,3 +238,34 @@ def test_emails_are_compared_as_normalized_text(staff, gym):
 
     assert duplicate.json()["errors"] == {"email": ["This email is already taken."]}
     assert login("ｃｏａｃｈ@example.com").status_code == 200  # full-width letters sign in as the plain address
+
+
+@pytest.mark.parametrize("role", ["sales", "manager", "owner"])
+def test_everyone_changes_their_own_password_with_the_current_one(api_client_for, gym, role, settings):
+    me = UserFactory(gym=gym, role=RoleFactory(name=role), email=f"{role}-self@example.com")
+    client = api_client_for(me)
+    new = "another long unusual password"
+
+    wrong = client.post("/api/v1/auth/password/", {"current_password": "guess", "password": new}, format="json")
+    weak = client.post("/api/v1/auth/password/", {"current_password": PASSWORD, "password": "123"}, format="json")
+    right = client.post("/api/v1/auth/password/", {"current_password": PASSWORD, "password": new}, format="json")
+
+    assert wrong.status_code == 400 and "current_password" in wrong.json()["errors"]
+    assert weak.status_code == 400 and "password" in weak.json()["errors"]
+    assert right.status_code == 204
+    assert login(me.email, PASSWORD).status_code == 401 and login(me.email, new).status_code == 200
+
+
+def test_guessing_the_current_password_through_auth_password_is_limited(api_client_for, gym, settings):
+    me = UserFactory(gym=gym, role=RoleFactory(name="sales"))
+    client = api_client_for(me)
+    new = "another long unusual password"
+
+    guesses = [client.post("/api/v1/auth/password/", {"current_password": f"guess {n}", "password": new},
+                           format="json").status_code for n in range(settings.AXES_FAILURE_LIMIT)]
+    right = client.post("/api/v1/auth/password/", {"current_password": PASSWORD, "password": new}, format="json")
+
+    assert guesses == [400] * settings.AXES_FAILURE_LIMIT
+    assert right.status_code == 429 and int(right["Retry-After"]) > 0
+    me.refresh_from_db()
+    assert me.check_password(PASSWORD)

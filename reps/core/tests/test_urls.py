@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # Views that are not the API's, and so not built on its base: they touch no tenant data.
 NOT_THE_API = {"livez", "healthz", "metrics", "rest_framework:login", "rest_framework:logout", None}
 # GET on these is 405: they only take POST (or DELETE).
-POST_ONLY = {"v1:auth-token-detail", "v1:auth-token", "v1:auth-logout", "v1:auth-token-rotate", "v1:leads-import", "v1:calls-queue",
+POST_ONLY = {"v1:auth-token-detail", "v1:auth-token", "v1:auth-logout", "v1:auth-password", "v1:auth-token-rotate", "v1:leads-import", "v1:calls-queue",
              "v1:retell-webhook", "v1:lead-status", "v1:lead-consent", "v1:call-status", "v1:appointment-status",
              "rest_framework:logout"}
 REDIRECTS = {None}  # the site root, to the docs
