@@ -65,6 +65,9 @@ class Gym(BaseModel):
                 violation_error_message="The country code must be two capital letters.",
             ),
             phone_check("gym"),
+            # A gym's calling number: another gym's would take its inbound calls and call out in its name.
+            models.UniqueConstraint(fields=["phone"], condition=~Q(phone=""), name="gym_phone_unique",
+                                    violation_error_message="Another gym calls from this number."),
         ]
 
     phone_fields = ("phone",)
@@ -144,6 +147,8 @@ class AISettings(TenantModel):
     gym = models.OneToOneField(Gym, on_delete=models.CASCADE, related_name="ai_settings")
     is_enabled = models.BooleanField(default=True)
     agent_id = models.CharField(max_length=255, blank=True, help_text="The voice platform's agent id.")
+    agent_version = models.PositiveIntegerField(null=True, blank=True,
+                                                help_text="Which version of the agent calls (empty: its latest).")
     persona_name = models.CharField(max_length=100, default="Alex")
     greeting = models.TextField(blank=True)
     instructions = models.TextField(blank=True, help_text="What the agent should do and say.")
@@ -167,12 +172,23 @@ class AISettings(TenantModel):
         return f"AI settings of {self.gym}"
 
 
+# The languages create-phone-call's agent_override takes (retell-sdk 6.2.13; a test compares).
+PLATFORM_LANGUAGES = [
+    "en-US", "en-IN", "en-GB", "en-AU", "en-NZ", "de-DE", "es-ES", "es-419", "hi-IN", "fr-FR", "fr-CA", "ja-JP",
+    "pt-PT", "pt-BR", "zh-CN", "ru-RU", "it-IT", "ko-KR", "nl-NL", "nl-BE", "pl-PL", "tr-TR", "vi-VN", "ro-RO",
+    "bg-BG", "ca-ES", "th-TH", "da-DK", "fi-FI", "el-GR", "hu-HU", "id-ID", "no-NO", "sk-SK", "sv-SE", "lt-LT",
+    "lv-LV", "cs-CZ", "ms-MY", "af-ZA", "ar-SA", "az-AZ", "bs-BA", "cy-GB", "fa-IR", "fil-PH", "gl-ES", "he-IL",
+    "hr-HR", "hy-AM", "is-IS", "kk-KZ", "kn-IN", "mk-MK", "mr-IN", "ne-NP", "sl-SI", "sr-RS", "sw-KE", "ta-IN",
+    "ur-IN", "yue-CN", "uk-UA",
+]
+
+
 class VoiceSettings(TenantModel):
     """The agent's voice."""
 
     gym = models.OneToOneField(Gym, on_delete=models.CASCADE, related_name="voice_settings")
-    voice_id = models.CharField(max_length=255, blank=True)
-    language = models.CharField(max_length=16, default="en-US")
+    voice_id = models.CharField(max_length=255, blank=True, help_text="The platform's voice id (empty: the agent's own).")
+    language = models.CharField(max_length=16, default="en-US", choices=[(code, code) for code in PLATFORM_LANGUAGES])
     speaking_rate = models.DecimalField(
         max_digits=3,
         decimal_places=2,

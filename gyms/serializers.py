@@ -31,7 +31,7 @@ class GymSettingsSerializer(StrictModelSerializer):
 class AISettingsSerializer(StrictModelSerializer):
     class Meta:
         model = AISettings
-        fields = ["is_enabled", "agent_id", "persona_name", "greeting", "instructions", "qualification_questions",
+        fields = ["is_enabled", "agent_id", "agent_version", "persona_name", "greeting", "instructions", "qualification_questions",
                   "max_call_minutes"]
 
 

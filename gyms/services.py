@@ -3,10 +3,12 @@
 import uuid
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from reps.core.cache import everything, invalidate_after
 from reps.tenancy import services as generic
+from reps.tenancy.database import gym_of
 from reps.tenancy.services import gym_service
 
 from .models import AISettings, Gym, GymSettings, VoiceSettings
@@ -20,11 +22,19 @@ def ensure_gym_settings(gym: Gym) -> None:
         model.objects.unscoped().get_or_create(gym=gym)
 
 
+def check_calling_number(gym: Gym) -> None:
+    """No gym calls from another gym's number (row-level security hides the others: the database is asked)."""
+    owner = gym_of("phone", gym.phone) if gym.phone else None
+    if owner is not None and owner != gym.pk:
+        raise ValidationError({"phone": "Another gym calls from this number: each gym needs its own."})
+
+
 @transaction.atomic
 def create_gym(*, name: str, timezone: str = "UTC", country_code: str = "US", **fields: Any) -> Gym:
     """A new gym with all its settings rows, validated (platform code: on the platform login)."""
     gym = Gym(name=name, timezone=timezone, country_code=country_code, **fields)
     gym.full_clean()
+    check_calling_number(gym)
     gym.save()
     ensure_gym_settings(gym)
     return gym
@@ -39,6 +49,7 @@ def update_gym(*, gym: uuid.UUID, data: dict[str, Any]) -> Gym:
     for name, value in data.items():
         setattr(row, name, value)
     row.full_clean()
+    check_calling_number(row)
     row.save()
     for name, values in parts.items():
         model = SETTINGS_PARTS[name]
