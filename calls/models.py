@@ -64,6 +64,9 @@ class CallLog(TenantModel):
     sentiment = models.CharField(max_length=20, blank=True)
     analysis = models.JSONField(default=dict, blank=True, help_text="The platform's custom analysis data.")
     dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When it was sent to the voice platform.")
+    counts_as_attempt = models.BooleanField(
+        default=True, db_default=True, help_text="Whether it counts toward the gym's max_call_attempts: not when the call was never"
+                                " placed, or failed for the account, the telephony or the platform.")
 
     objects: ClassVar[Any] = TenantManager.from_queryset(CallLogQuerySet)()
 

@@ -38,6 +38,9 @@ from .metrics import CACHE_ERRORS, CACHE_HITS, CACHE_MISSES
 logger = logging.getLogger("reps.cache")
 
 EPOCH_KEY = "repo:epoch"
+# The last call the voice platform failed for its account, telephony or service ({"reason", "at"}), for an
+# hour: /healthz warns of it. Not a gym's data: the platform account is shared.
+VOICE_PLATFORM_FAILURE_KEY = "voice-platform:last-failure"
 LOCK_SECONDS = 30  # the longest one recompute may hold its key's lock
 WAIT_SECONDS = 2.0  # how long others wait for that recompute before computing themselves
 WAIT_STEP = 0.02

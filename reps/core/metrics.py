@@ -28,3 +28,6 @@ CACHE_HITS = Counter("reps_cache_hits", "Cached repository reads served from the
 CACHE_MISSES = Counter("reps_cache_misses", "Cached repository reads computed from the database.", ["namespace"])
 CACHE_ERRORS = Counter("reps_cache_errors", "Cache operations that failed (Redis unreachable or erroring).",
                        ["operation"])
+# Calls that failed for the voice-platform account, its telephony or the platform itself (not the lead).
+VOICE_PLATFORM_FAILURES = Counter("reps_voice_platform_failures", "Calls failed by the voice platform's account,"
+                                  " telephony or service, by disconnection reason.", ["reason"])

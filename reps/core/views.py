@@ -1,5 +1,6 @@
 """Operations endpoints: /livez, /healthz, /metrics. No authentication, no gym, no transaction."""
 
+import contextlib
 import hmac
 import os
 import threading
@@ -21,7 +22,7 @@ from prometheus_client import (
 
 from reps.tenancy.database import GYM_PROOFS_NOT_BELIEVED, gym_proofs_believed
 
-from .cache import health
+from .cache import VOICE_PLATFORM_FAILURE_KEY, health
 from .observability import pool_stats
 from .security import client_address
 
@@ -75,6 +76,12 @@ def healthz(request):
     checks["cache"] = timed_check(cache_round_trip)
     if not checks["cache"]["ok"]:
         warnings.append("Cache unreachable: reads go to the database")
+    else:
+        with contextlib.suppress(Exception):
+            failure = cache.get(VOICE_PLATFORM_FAILURE_KEY)
+            if failure:
+                warnings.append(f"Voice platform: a call failed for the account, telephony or platform"
+                                f" ({failure['reason']}) at {failure['at']}; its lead will be called again")
 
     body = {"status": "unhealthy" if failing else "healthy", "failing": failing, "warnings": warnings,
             "checks": checks}
