@@ -195,7 +195,8 @@ USE_CACHED_REPOSITORIES = env_bool("USE_CACHED_REPOSITORIES", bool(os.environ.ge
 # (VoiceSettings.platform_api_key).
 RETELL_API_KEY = os.environ.get("RETELL_API_KEY", "")
 RETELL_API_BASE = os.environ.get("RETELL_API_BASE", "https://api.retellai.com")
-RETELL_TIMEOUT_SECONDS = env_int("RETELL_TIMEOUT_SECONDS", 10)
+# As long as retell-sdk waits for create-phone-call: a call the platform is still placing is no failure.
+RETELL_TIMEOUT_SECONDS = env_int("RETELL_TIMEOUT_SECONDS", 120)
 RETELL_RETRIES = env_int("RETELL_RETRIES", 3)
 # Webhooks signed longer ago than this (or this far ahead) are refused.
 RETELL_SIGNATURE_TOLERANCE_SECONDS = env_int("RETELL_SIGNATURE_TOLERANCE_SECONDS", 300)
