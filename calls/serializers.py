@@ -41,6 +41,23 @@ class CallLogSerializer(StrictModelSerializer):
                             "dispatched_at", "created_at", "updated_at"]
 
 
+    def validate_is_ai_call(self, value: bool) -> bool:
+        # A call made here is a manual record: only the queue's calls are placed by the agent.
+        if value != (self.instance.is_ai_call if self.instance is not None else False):
+            raise serializers.ValidationError("AI calls are queued with POST /api/v1/calls/queue/; a call recorded"
+                                              " here is a manual one, and an AI call stays one.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and self.instance.is_ai_call:
+            moved = [name for name in ("lead", "start_time") if name in attrs
+                     and attrs[name] != getattr(self.instance, name)]
+            if moved:  # the queue checked consent, attempts and hours for this lead at this time
+                raise serializers.ValidationError({name: "An AI call keeps its lead and time: queue another call"
+                                                         " (POST /api/v1/calls/queue/)." for name in moved})
+        return attrs
+
+
 class CallLogDetailSerializer(CallLogSerializer):
     transcript = CallTranscriptSerializer(read_only=True, allow_null=True)
 

@@ -1,9 +1,12 @@
+import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.decorators import action
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,8 +30,8 @@ from .serializers import (
     QueueReportSerializer,
 )
 from .services import queue_ai_calls, update_call_status
-from .voice import SignatureError, verify
-from .webhooks import handle_event, signing_keys
+from .voice import PlatformError, SignatureError, verify
+from .webhooks import handle_event, refresh_recording, resolve_event, signing_keys
 
 
 @extend_schema(tags=["calls"])
@@ -63,6 +66,21 @@ class CallLogViewSet(TenantCrudViewSet):
         start, end = date_range_params(request)
         return Response(call_repository(self.gym_id).metrics(start, end))
 
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT,
+                                            502: OpenApiResponse(description="The voice platform did not answer.")})
+    @action(detail=True, methods=["get"])
+    def recording(self, request: Request, pk: Any = None) -> Response:
+        """The call's recording link, fresh from the voice platform (its links are signed and expire)."""
+        call_log = self.get_object()
+        if not call_log.retell_call_id:  # not made through the platform: what was recorded by hand, if anything
+            return Response({"recording_url": call_log.recording_url})
+        try:
+            url = refresh_recording(call_log)
+        except PlatformError as error:  # its details (a key refused...) are the platform admin's: in the log
+            logger.warning("Voice platform: the recording of %s could not be fetched: %s", call_log.pk, error)
+            raise PlatformUnavailable("The voice platform did not give the recording: try again later.") from None
+        return Response({"recording_url": url})
+
     @extend_schema(request=CallStatusSerializer, responses=CallLogSerializer)
     @action(detail=True, methods=["post"])
     def status(self, request: Request, pk: Any = None) -> Response:
@@ -72,6 +90,14 @@ class CallLogViewSet(TenantCrudViewSet):
         payload.is_valid(raise_exception=True)
         call = update_call_status(gym=self.gym_id, call_id=call.pk, status=payload.validated_data["status"])
         return Response(CallLogSerializer(call, context=self.get_serializer_context()).data)
+
+
+logger = logging.getLogger("reps.voice")
+
+
+class PlatformUnavailable(APIException):
+    status_code = 502
+    default_code = "voice_platform_unavailable"
 
 
 @extend_schema(tags=["campaigns"])
@@ -90,7 +116,7 @@ class CampaignViewSet(TenantCrudViewSet):
                401: OpenApiResponse(description="Unsigned, badly signed or stale.")},
 )
 class RetellWebhookView(GymAPIView):
-    """Events from the voice platform (Retell): call_started, call_ended, call_analyzed.
+    """Events from the voice platform (Retell): call_started, call_ended, call_analyzed and the rest.
 
     Signed with X-Retell-Signature (v=<unix ms>,d=<hex HMAC-SHA256 of the raw body and the ms>); an
     unsigned, badly signed or stale request is a 401 and writes nothing. Each event is applied once.
@@ -102,11 +128,18 @@ class RetellWebhookView(GymAPIView):
     def post(self, request: Request) -> Response:
         body = request.body  # the raw bytes: the signature covers them, not re-serialized JSON
         payload = load_json(body)
-        try:
-            verify(body, request.headers.get("X-Retell-Signature"), signing_keys(payload))
-        except SignatureError as error:
-            raise AuthenticationFailed(str(error)) from None
-        record = handle_event(payload)
+        with transaction.atomic():  # resolved once: checked with the key of the gym it is applied to
+            try:
+                resolved, problem = resolve_event(payload), None
+            except ValidationError as error:
+                resolved, problem = None, error
+            try:
+                verify(body, request.headers.get("X-Retell-Signature"), signing_keys(resolved and resolved.gym))
+            except SignatureError as error:
+                raise AuthenticationFailed(str(error)) from None
+            if resolved is None:
+                raise problem or ValidationError("No event.")  # signed, but no event we can read: a 400
+            record = handle_event(resolved, payload)
         return Response({"received": True, "applied": record is not None,
                          "status": record.status if record else "duplicate"})
 

@@ -16,9 +16,10 @@ import contextlib
 import datetime
 import logging
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -26,31 +27,54 @@ from django.utils.dateparse import parse_datetime
 
 from appointments.models import Appointment
 from appointments.services import FIRST_FREE_SALES_PERSON, AppointmentConflict, book_appointment, sales_staff
-from gyms.models import Gym, VoiceSettings
+from gyms.models import Gym, GymSettings, VoiceSettings
 from leads.choices import LeadStatus
 from leads.models import Lead
-from reps.core.cache import everything, invalidate_after
+from reps.core.cache import VOICE_PLATFORM_FAILURE_KEY, everything, invalidate_after
+from reps.core.metrics import VOICE_PLATFORM_FAILURES
 from reps.core.phones import normalize_phone
-from reps.tenancy.database import gym_of, gym_scope
+from reps.tenancy.database import gym_of, gym_scope, gym_transaction, gyms_with_stuck_calls
 
-from .choices import CallOutcome, CallStatus, WebhookStatus
+from .choices import (
+    DISCONNECTION_EFFECTS,
+    PENDING_STATUSES,
+    CallDirection,
+    CallOutcome,
+    CallStatus,
+    WebhookStatus,
+    platform_effect,
+)
 from .models import CallLog, CallTranscript, VoiceWebhookEvent
+from .services import next_calling_time
+from .voice import PlatformError, RetellClient
 
 logger = logging.getLogger("reps.voice")
 
-EVENTS = {"call_started", "call_ended", "call_analyzed"}
-STATUS_FROM_PLATFORM = {
-    "registered": CallStatus.SCHEDULED,
-    "ongoing": CallStatus.IN_PROGRESS,
-    "ended": CallStatus.COMPLETED,
-    "not_connected": CallStatus.NO_ANSWER,
-    "error": CallStatus.FAILED,
-}
-# How far along a call is: a status never moves back.
+# Events that carry the call as the platform knows it, merged into our call log; every other event is
+# recorded and changes nothing (status "ignored"). transcript_updated arrives many times per call.
+APPLIED_EVENTS = {"call_started", "call_ended", "call_analyzed", "transcript_updated", "transfer_started",
+                  "transfer_bridged", "transfer_cancelled", "transfer_ended"}
+REPEATED_EVENTS = {"transcript_updated"}
+VOICEMAIL = DISCONNECTION_EFFECTS["voicemail_reached"]
+# How far along a call is: a status never moves back, except from one Reps guessed.
 PROGRESS = {CallStatus.SCHEDULED: 0, CallStatus.IN_PROGRESS: 1, CallStatus.COMPLETED: 2,
             CallStatus.NO_ANSWER: 2, CallStatus.FAILED: 2}
-NO_ANSWER_REASONS = {"dial_no_answer", "dial_busy"}
 CONTACTED_POINTS, BOOKED_POINTS = 10, 25  # engagement, as in the LeadV2 backfill
+# A call failed by the platform's side is placed again this much later, at most PLATFORM_RETRIES times per
+# lead in PLATFORM_RETRY_WINDOW (a number the telephony marks as spam is not dialled every hour for good).
+PLATFORM_RETRY_DELAY = datetime.timedelta(hours=1)
+PLATFORM_RETRIES, PLATFORM_RETRY_WINDOW = 3, datetime.timedelta(days=7)
+
+
+class Resolved(NamedTuple):
+    """An event and what it is about: the gym, lead and call log (locked) it belongs to, each None if unknown."""
+
+    event: str
+    call: dict[str, Any]
+    call_id: str
+    gym: Gym | None
+    lead: Lead | None
+    known: CallLog | None
 
 
 def event_of(payload):
@@ -59,8 +83,8 @@ def event_of(payload):
         raise ValidationError("The body must be a JSON object.")
     event = payload.get("event") or payload.get("event_type")
     call = payload.get("call")
-    if event not in EVENTS:
-        raise ValidationError({"event": f"Expected one of {', '.join(sorted(EVENTS))}."})
+    if not isinstance(event, str) or not event or len(event) > 50:
+        raise ValidationError({"event": "Expected the event's name, e.g. call_ended."})
     if not isinstance(call, dict) or not isinstance(call.get("call_id"), str) or not call["call_id"]:
         raise ValidationError({"call": "Expected a call object with a call_id."})
     if _holds_nul(payload):  # PostgreSQL text and jsonb cannot store it
@@ -83,7 +107,7 @@ def resolve(call):
 
     The gym is found first (by the call's platform id, the metadata we sent
     with it, or the gym's phone number), through the database's gym-finding
-    functions; the rest is read inside that gym. Runs inside a transaction.
+    functions; the rest is read inside that gym and locked. Runs inside a transaction.
     """
     gym_id = gym_of("platform_call", call["call_id"])
     metadata = call.get("metadata") if isinstance(call.get("metadata"), dict) else {}
@@ -96,16 +120,19 @@ def resolve(call):
             gym = Gym.objects.filter(pk=candidate).first()
             if gym is None:
                 continue  # metadata naming no gym
-            known = CallLog.objects.for_gym(gym).select_related("lead").filter(retell_call_id=call["call_id"]).first()
+            # Locked (the call log and its lead) until the event is applied: deleted under it, the event
+            # would be applied elsewhere than where its signature was checked.
+            calls = CallLog.objects.for_gym(gym).select_related("lead").select_for_update()
+            known = calls.filter(retell_call_id=call["call_id"]).first()
             if known is not None:
                 return gym, known.lead, known
-            ours = _by_id(CallLog.objects.for_gym(gym).select_related("lead").filter(retell_call_id__isnull=True),
-                          metadata.get("call_log_id"))
+            ours = _by_id(calls.filter(retell_call_id__isnull=True), metadata.get("call_log_id"))
             if ours is not None:
                 return gym, ours.lead, ours
-            lead = _by_id(Lead.objects.for_gym(gym), metadata.get("lead_id"))
+            leads = Lead.objects.for_gym(gym)
             # Not one of ours: the lead by their number.
-            return gym, lead or Lead.objects.for_gym(gym).find_by_phone(lead_number or ""), None
+            lead = _by_id(leads, metadata.get("lead_id")) or leads.find_by_phone(lead_number or "")
+            return gym, lead and leads.select_for_update().filter(pk=lead.pk).first(), None
     return None, None, None
 
 
@@ -128,14 +155,16 @@ def _gym_by_number(number):
         return None
 
 
-def signing_keys(payload: Any) -> list[str]:
-    """The API keys that may have signed this body: the gym's own, if it has one, then the default."""
+def resolve_event(payload: Any) -> Resolved:
+    """What an event is about, decided once: its signature is checked with that gym's key, and the event
+    applied there, in the same transaction, with the rows locked (resolve())."""
+    event, call, call_id = event_of(payload)
+    return Resolved(event, call, call_id, *resolve(call))
+
+
+def signing_keys(gym: Gym | None) -> list[str]:
+    """The API keys that may have signed an event of this gym: the gym's own, if it has one, then the default."""
     keys = []
-    try:
-        _, call, _ = event_of(payload)
-        gym, _, _ = resolve(call)
-    except ValidationError:
-        gym = None
     if gym is not None:
         with gym_scope(gym):
             own = VoiceSettings.objects.for_gym(gym).values_list("platform_api_key", flat=True).first()
@@ -145,32 +174,39 @@ def signing_keys(payload: Any) -> list[str]:
     return keys
 
 
-def handle_event(payload):
-    """Apply one webhook event, once. Returns its VoiceWebhookEvent, or None for a repeat delivery.
+def handle_event(resolved: Resolved, payload: dict[str, Any]) -> VoiceWebhookEvent | None:
+    """Apply one resolved webhook event, once. Returns its VoiceWebhookEvent, or None for a repeat delivery.
 
-    Runs in its caller's transaction or its own. The event is recorded with
-    what is known of it in one insert: an event of no gym is written but,
-    under row-level security, never read back by the application.
+    Runs in its caller's transaction (that of resolve_event()). The event is recorded with what is known
+    of it in one insert: an event of no gym is written but, under row-level security, never read back by
+    the application. An event that carries nothing to apply is recorded as ignored.
     """
-    event, call, call_id = event_of(payload)
-    with transaction.atomic():
-        gym, lead, known = resolve(call)
-        with gym_scope(gym) if gym is not None else contextlib.nullcontext():
-            record = VoiceWebhookEvent(platform_call_id=call_id, event=event, payload=payload, gym=gym)
-            if lead is None:
-                record.status = WebhookStatus.UNMATCHED
-                record.note = ("No gym matches this call's numbers." if gym is None
-                               else "No lead of the gym has this number.")
-            try:
-                with transaction.atomic():
-                    _insert(record)
-            except IntegrityError:
+    event, call, call_id, gym, lead, known = resolved
+    with gym_scope(gym) if gym is not None else contextlib.nullcontext():
+        record = VoiceWebhookEvent(platform_call_id=call_id, event=event, payload=payload, gym=gym)
+        if lead is None:
+            record.status = WebhookStatus.UNMATCHED
+            record.note = ("No gym matches this call's numbers." if gym is None
+                           else "No lead of the gym has this number.")
+        elif event not in APPLIED_EVENTS:
+            record.status = WebhookStatus.IGNORED
+            record.note = f"{event} changes nothing here."
+        try:
+            with transaction.atomic():
+                _insert(record)
+        except IntegrityError:
+            if event not in REPEATED_EVENTS or lead is None:
                 return None  # delivered before: its first delivery was applied (or is, and this waited for it)
-            if lead is None:
-                logger.warning("Voice webhook for an unknown call %s kept for review: %s", call_id, record.note)
-                return record
-            record.call_log = _apply(gym, lead, known, call)
-            record.save(update_fields=["call_log"])
+            record = VoiceWebhookEvent.objects.get(gym=gym, platform_call_id=call_id, event=event)
+            record.payload = payload  # the latest of the event's many deliveries
+            record.save(update_fields=["payload"])
+        if lead is None:
+            logger.warning("Voice webhook for an unknown call %s kept for review: %s", call_id, record.note)
+            return record
+        if record.status == WebhookStatus.IGNORED:
+            return record
+        record.call_log = _apply(gym, lead, known, call)
+        record.save(update_fields=["call_log"])
     return record
 
 
@@ -185,9 +221,12 @@ def _insert(record):
 
 
 def _apply(gym, lead, known, call):
+    """Merge the platform's call into ours; when it has just ended, apply what its ending means to the lead
+    (DISCONNECTION_EFFECTS), once."""
+    guessed = known is None or known.retell_call_id is None  # nothing heard from the platform about it yet
     call_log = _locked_call_log(gym, lead, known, call["call_id"])
-    previous_status = call_log.status
-    _merge(call_log, call)
+    previous_status, previous_reason = call_log.status, call_log.disconnection_reason
+    previous_moment = call_log.end_time or call_log.start_time
     analysis: dict[str, Any] = call["call_analysis"] if isinstance(call.get("call_analysis"), dict) else {}
     custom: dict[str, Any] = (analysis["custom_analysis_data"] if isinstance(analysis.get("custom_analysis_data"), dict)
                               else {})
@@ -196,35 +235,99 @@ def _apply(gym, lead, known, call):
         call_log.sentiment = analysis.get("user_sentiment") or call_log.sentiment
         call_log.analysis = {**call_log.analysis, **custom, "call_successful": analysis.get("call_successful"),
                              "in_voicemail": analysis.get("in_voicemail")}
+    effect = platform_effect(call.get("call_status"), call.get("disconnection_reason"))
+    # The analysis (call_analyzed, which follows call_ended) may find that the call reached a voicemail.
+    if effect is not None and effect.status not in PENDING_STATUSES and call_log.analysis.get("in_voicemail") is True:
+        effect = VOICEMAIL
+    _merge(call_log, call, effect, guessed)
+    # How the call ended, if it ended with this event (or the platform first spoke of a call Reps guessed).
+    ended = (effect if effect is not None and call_log.status == effect.status
+             and effect.status not in PENDING_STATUSES and (previous_status in PENDING_STATUSES or guessed) else None)
+    # A call counted as a conversation when it ended, which its analysis then found was a voicemail.
+    reached_before = previous_status == CallStatus.COMPLETED and getattr(
+        DISCONNECTION_EFFECTS.get(previous_reason), "reached", True)
+    undo_contact = effect is VOICEMAIL and ended is None and reached_before
+    if undo_contact:
+        call_log.status = VOICEMAIL.status
+    if ended is not None:
+        # An inbound call is the lead's own: it uses up none of the AI's attempts to call them.
+        call_log.counts_as_attempt = ended.attempt and call_log.direction == CallDirection.OUTBOUND
     _store_transcript(gym, call_log, call)
     call_log.save()
 
     lead = Lead.objects.for_gym(gym).select_for_update().get(pk=lead.pk)
     lead_fields = set()
-    if call_log.status == CallStatus.COMPLETED and previous_status != CallStatus.COMPLETED:
+    if undo_contact:
+        lead_fields |= _undo_contact(gym, lead, call_log, {previous_moment, call_log.end_time or call_log.start_time})
+    if ended is not None and ended.reached:
         if lead.status == LeadStatus.NEW:
             lead.status = LeadStatus.CONTACTED
             lead_fields.add("status")
         lead.engagement_score = min(100, lead.engagement_score + CONTACTED_POINTS)
         lead_fields.add("engagement_score")
     moment = call_log.end_time or call_log.start_time
-    if call_log.status == CallStatus.COMPLETED and moment and (lead.last_interaction is None
-                                                               or moment > lead.last_interaction):
+    if (effect is not None and effect.reached and call_log.status == CallStatus.COMPLETED and moment
+            and (lead.last_interaction is None or moment > lead.last_interaction)):
         lead.last_interaction = moment
         lead_fields.add("last_interaction")
-    if custom.get("opted_out") and not lead.do_not_call:
+    if (custom.get("opted_out") or (effect is not None and effect.do_not_call)) and not lead.do_not_call:
         lead.do_not_call = True
         lead_fields.add("do_not_call")
+    if ended is not None and ended.platform_failure:
+        _platform_failed(gym, lead, call_log)
     booked = _book_if_agreed(gym, lead, call_log, custom)
     if booked:
         lead.engagement_score = min(100, lead.engagement_score + BOOKED_POINTS)
         lead_fields.add("engagement_score")
     if lead_fields:
         lead.save(update_fields=[*lead_fields, "updated_at"])
-    call_log.outcome = _outcome(call_log, analysis, custom) or call_log.outcome
+    call_log.outcome = _outcome(call_log, effect, analysis, custom) or call_log.outcome
     call_log.save(update_fields=["outcome", "notes", "updated_at"])
-    invalidate_after(gym, everything())
+    if lead_fields or booked or call_log.status != previous_status:  # (not at each transcript update)
+        invalidate_after(gym, everything())
     return call_log
+
+
+def _undo_contact(gym, lead, call_log, moments_of_the_call):
+    """Take back what a call counted as a conversation gave the lead; the fields changed."""
+    others = CallLog.objects.for_gym(gym).filter(lead=lead, status=CallStatus.COMPLETED).exclude(pk=call_log.pk)
+    lead.engagement_score = max(0, lead.engagement_score - CONTACTED_POINTS)
+    fields = {"engagement_score"}
+    if lead.status == LeadStatus.CONTACTED and not others.exists():
+        lead.status = LeadStatus.NEW
+        fields.add("status")
+    if lead.last_interaction is not None and lead.last_interaction in moments_of_the_call:
+        moments = [end or start for start, end in others.values_list("start_time", "end_time") if end or start]
+        lead.last_interaction = max(moments, default=None)
+        fields.add("last_interaction")
+    return fields
+
+
+def _platform_failed(gym, lead, call_log):
+    """A call the account, the telephony or the platform failed: counted, warned of, and placed again later
+    (without using up the lead's attempts), at most PLATFORM_RETRIES times a week."""
+    reason = call_log.disconnection_reason or "error"
+    VOICE_PLATFORM_FAILURES.labels(reason=reason[:50]).inc()
+    with contextlib.suppress(Exception):
+        cache.set(VOICE_PLATFORM_FAILURE_KEY, {"reason": reason, "at": timezone.now().isoformat()}, 3600)
+    logger.error("Voice platform failed call %s of gym %s: %s", call_log.retell_call_id, gym.pk, reason)
+    if call_log.direction != "outbound":
+        return
+    calls = CallLog.objects.for_gym(gym).filter(lead=lead, is_ai_call=True)
+    if calls.filter(status__in=PENDING_STATUSES).exclude(pk=call_log.pk).exists():
+        return  # another call is queued already
+    failed = calls.filter(status=CallStatus.FAILED, counts_as_attempt=False,
+                          created_at__gte=timezone.now() - PLATFORM_RETRY_WINDOW).count()
+    if failed > PLATFORM_RETRIES:
+        call_log.notes = (f"Failed by the voice platform ({reason}) {failed} times this week: not queued again;"
+                          " queue it when the platform is fixed.")
+        return
+    gym_settings = GymSettings.objects.for_gym(gym).get()
+    start = next_calling_time(gym, gym_settings, timezone.now() + PLATFORM_RETRY_DELAY)
+    CallLog.objects.create(gym=gym, lead=lead, campaign=call_log.campaign, is_ai_call=True,
+                           status=CallStatus.SCHEDULED, start_time=start, to_number=lead.phone,
+                           from_number=gym.phone)
+    call_log.notes = f"Failed by the voice platform ({reason}): queued again for {start.isoformat()}."
 
 
 def _locked_call_log(gym, lead, known, call_id):
@@ -241,10 +344,10 @@ def _locked_call_log(gym, lead, known, call_id):
         return calls.get(retell_call_id=call_id)
 
 
-def _merge(call_log, call):
-    status = STATUS_FROM_PLATFORM.get(call.get("call_status"))
-    if status is not None and PROGRESS[status] > PROGRESS.get(call_log.status, 0):
-        call_log.status = status
+def _merge(call_log, call, effect, guessed):
+    """The platform's view of the call over ours; its status wins over a status Reps guessed."""
+    if effect is not None and (guessed or PROGRESS[effect.status] > PROGRESS.get(call_log.status, 0)):
+        call_log.status = effect.status
     start, end = _when(call.get("start_timestamp")), _when(call.get("end_timestamp"))
     call_log.start_time = start or call_log.start_time
     call_log.end_time = end or call_log.end_time
@@ -255,11 +358,13 @@ def _merge(call_log, call):
     if call_log.start_time and call_log.end_time and call_log.end_time < call_log.start_time:
         call_log.end_time = call_log.start_time
     call_log.direction = "inbound" if call.get("direction") == "inbound" else "outbound"
-    for field, key in (("from_number", "from_number"), ("to_number", "to_number"),
-                       ("disconnection_reason", "disconnection_reason"), ("recording_url", "recording_url")):
-        value = call.get(key)
+    for field in ("from_number", "to_number", "disconnection_reason"):
+        value = call.get(field)
         if isinstance(value, str) and value:
             setattr(call_log, field, value[: call_log._meta.get_field(field).max_length])
+    recording = call.get("recording_url")
+    if isinstance(recording, str) and recording.startswith("https://"):  # a link to open, nothing else
+        call_log.recording_url = recording[:call_log._meta.get_field("recording_url").max_length]
     call_log.is_ai_call = True
 
 
@@ -277,9 +382,12 @@ def _store_transcript(gym, call_log, call):
     ]
     if not text and not utterances:
         return
+    content = text or "\n".join(f"{u['role'].title()}: {u['content']}" for u in utterances)
+    kept = CallTranscript.objects.filter(call=call_log).values_list("content", flat=True).first()
+    if kept is not None and len(kept) > len(content):
+        return  # an earlier transcript_updated, delivered late
     CallTranscript.objects.update_or_create(
-        call=call_log, defaults={"gym": gym, "content": text or "\n".join(
-            f"{u['role'].title()}: {u['content']}" for u in utterances), "utterances": utterances},
+        call=call_log, defaults={"gym": gym, "content": content, "utterances": utterances},
     )
 
 
@@ -315,15 +423,17 @@ def _book_if_agreed(gym, lead, call_log, custom):
     return False
 
 
-def _outcome(call_log, analysis, custom):
+def _outcome(call_log, effect, analysis, custom):
     if custom.get("wrong_number"):
         return CallOutcome.WRONG_NUMBER
-    if analysis.get("in_voicemail") or call_log.disconnection_reason == "voicemail_reached":
-        return CallOutcome.VOICEMAIL
-    if call_log.status == CallStatus.NO_ANSWER or call_log.disconnection_reason in NO_ANSWER_REASONS:
-        return CallOutcome.NO_ANSWER
     if Appointment.objects.for_gym(call_log.gym_id).filter(call=call_log).exists():
         return CallOutcome.APPOINTMENT_BOOKED
+    if call_log.analysis.get("in_voicemail") is True:
+        return CallOutcome.VOICEMAIL
+    if effect is not None and effect.outcome and effect.status not in PENDING_STATUSES:
+        return effect.outcome
+    if call_log.status == CallStatus.NO_ANSWER:
+        return CallOutcome.NO_ANSWER
     if custom.get("appointment_time") or custom.get("follow_up"):
         return CallOutcome.FOLLOW_UP_NEEDED
     if custom.get("opted_out") or custom.get("not_interested"):
@@ -331,3 +441,69 @@ def _outcome(call_log, analysis, custom):
     if analysis and call_log.status == CallStatus.COMPLETED:
         return CallOutcome.OTHER
     return None
+
+
+# Longer than the longest call (AISettings.max_call_minutes is at most 60) and the reports that follow it.
+STUCK_AFTER = datetime.timedelta(minutes=75)
+# A call the platform has not reported ended in a day will not be: a guess, which a later report corrects.
+GIVE_UP_AFTER = datetime.timedelta(days=1)
+
+
+def _give_up(call_log: CallLog) -> None:
+    with gym_transaction(call_log.gym_id):
+        CallLog.objects.for_gym(call_log.gym_id).filter(pk=call_log.pk, status__in=PENDING_STATUSES).update(
+            status=CallStatus.FAILED, counts_as_attempt=False, updated_at=timezone.now(),
+            notes="The voice platform never reported this call ended: check it there.")
+
+
+def reconcile_stuck_calls(*, client: Any = None, now: datetime.datetime | None = None, limit: int = 100) -> int:
+    """Ask the platform (get-call) about AI calls it took but never reported ended, and apply its answer as
+    if its webhook had come (lost webhooks). A job, run with dispatch_calls. Returns how many changed."""
+    now = now or timezone.now()
+    changed = 0
+    for gym_id in gyms_with_stuck_calls(now - STUCK_AFTER):
+        with gym_transaction(gym_id):
+            stuck = list(CallLog.objects.for_gym(gym_id).select_related("gym__voice_settings").filter(
+                is_ai_call=True, status__in=PENDING_STATUSES, retell_call_id__isnull=False,
+                dispatched_at__lt=now - STUCK_AFTER).order_by("dispatched_at")[:limit])
+        for call_log in stuck:
+            if call_log.dispatched_at < now - GIVE_UP_AFTER:
+                _give_up(call_log)
+                continue
+            platform_call = _ask_platform(call_log, client or RetellClient(
+                api_key=call_log.gym.voice_settings.platform_api_key or None, timeout=10, retries=0))
+            if platform_call is None:
+                continue
+            with gym_transaction(gym_id):
+                gym, lead, known = resolve(platform_call)
+                if known is not None and known.pk == call_log.pk:
+                    changed += _apply(gym, lead, known, platform_call).status != call_log.status
+    return changed
+
+
+def refresh_recording(call_log: CallLog, client: Any = None) -> str:
+    """The call's recording link afresh from the platform (its links are signed and expire); "" when none."""
+    own_key = VoiceSettings.objects.for_gym(call_log.gym_id).values_list("platform_api_key", flat=True).first()
+    # Asked while a request waits (and holds its transaction): briefly, once.
+    platform_call = _ask_platform(call_log, client or RetellClient(api_key=own_key or None, timeout=10, retries=0),
+                                  quiet=False)
+    recording = platform_call.get("recording_url") if platform_call else None
+    if isinstance(recording, str) and recording.startswith("https://"):
+        call_log.recording_url = recording[:call_log._meta.get_field("recording_url").max_length]
+        CallLog.objects.for_gym(call_log.gym_id).filter(pk=call_log.pk).update(recording_url=call_log.recording_url)
+    return call_log.recording_url
+
+
+def _ask_platform(call_log: CallLog, client: Any, quiet: bool = True) -> dict[str, Any] | None:
+    """get-call for one of our calls, or None (logged) when the platform does not answer with it."""
+    try:
+        platform_call = client.get_call(call_log.retell_call_id)
+    except PlatformError as error:
+        if not quiet:
+            raise
+        logger.warning("Voice platform: get-call for %s failed: %s", call_log.retell_call_id, error)
+        return None
+    if not isinstance(platform_call, dict) or platform_call.get("call_id") != call_log.retell_call_id:
+        logger.warning("Voice platform: get-call for %s answered another call", call_log.retell_call_id)
+        return None
+    return platform_call

@@ -223,6 +223,13 @@ def gyms_with_due_calls(due_before: Any, stale_before: Any) -> list[uuid.UUID]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def gyms_with_stuck_calls(sent_before: Any) -> list[uuid.UUID]:
+    """The gyms with AI calls sent before then that the platform never reported ended, asked before any gym is known."""
+    with _connection().cursor() as cursor:
+        cursor.execute("SELECT reps_gyms_with_stuck_calls(%s)", [sent_before])
+        return [row[0] for row in cursor.fetchall()]
+
+
 class PlatformRouter:
     """The platform admin's requests use the "platform" database login (DATABASE_PLATFORM_URL), when there is one.
 

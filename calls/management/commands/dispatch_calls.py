@@ -1,10 +1,12 @@
-"""Send the AI calls whose time has come to the voice platform. Run it every minute (cron, a timer)."""
+"""Send the AI calls whose time has come to the voice platform, send again those it has not confirmed, and ask it
+about calls it never reported ended. Run it every minute (cron, a timer)."""
 
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from calls.services import dispatch_due_calls
+from calls.webhooks import reconcile_stuck_calls
 from reps.tenancy.database import GYM_PROOFS_NOT_BELIEVED, gym_proofs_believed
 
 
@@ -21,6 +23,7 @@ class Command(BaseCommand):
             raise CommandError(GYM_PROOFS_NOT_BELIEVED)
         while True:
             counts = dispatch_due_calls(limit=limit)
+            counts["reconciled"] = reconcile_stuck_calls(limit=limit)  # lost webhooks: asked with get-call
             self.stdout.write(", ".join(f"{name}: {count}" for name, count in counts.items()))
             if not loop:
                 return
