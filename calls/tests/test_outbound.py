@@ -107,8 +107,11 @@ def test_dispatch_sends_due_calls_to_the_platform(gym, callable_lead, fake_platf
     assert sent["headers"]["Authorization"] == "Bearer retell-test-key"
     assert sent["body"] == {
         "from_number": "+12125550100", "to_number": callable_lead.phone, "override_agent_id": "agent_gym_a",
+        "honor_internal_dnc": True, "idempotency_key": str(call.pk),
         "metadata": {"gym_id": str(gym.pk), "lead_id": str(callable_lead.pk), "call_log_id": str(call.pk)},
-        "retell_llm_dynamic_variables": {"first_name": callable_lead.first_name, "gym_name": gym.name},
+        "agent_override": {"agent": {"language": "en-US", "voice_speed": 1.0, "max_call_duration_ms": 600_000}},
+        "retell_llm_dynamic_variables": {"first_name": callable_lead.first_name, "gym_name": gym.name,
+                                         "agent_name": "Alex", "instructions": "", "qualification_questions": ""},
     }
     call.refresh_from_db()
     assert call.retell_call_id == "call_1" and call.dispatched_at is not None
@@ -123,7 +126,7 @@ def test_dispatch_retries_when_the_platform_is_busy_but_not_when_it_refuses(gym,
 
     counts = dispatch_due_calls(now=at_noon_in_new_york())
 
-    assert counts == {"sent": 1, "failed": 1, "rescheduled": 0, "cancelled": 0}
+    assert counts == {"sent": 1, "failed": 1, "rescheduled": 0, "cancelled": 0, "unconfirmed": 0}
     busy.refresh_from_db()
     refused.refresh_from_db()
     assert busy.retell_call_id == "call_ok"
@@ -140,7 +143,7 @@ def test_dispatch_checks_consent_and_hours_at_the_last_moment(gym, callable_lead
 
     counts = dispatch_due_calls(now=night)
 
-    assert counts == {"sent": 0, "failed": 0, "rescheduled": 1, "cancelled": 1}
+    assert counts == {"sent": 0, "failed": 0, "rescheduled": 1, "cancelled": 1, "unconfirmed": 0}
     late.refresh_from_db()
     withdrawn.refresh_from_db()
     assert late.start_time == (night + datetime.timedelta(days=1)).replace(hour=9) and late.dispatched_at is None
@@ -148,11 +151,11 @@ def test_dispatch_checks_consent_and_hours_at_the_last_moment(gym, callable_lead
     assert fake_platform.requests == []
 
 
-def test_an_unreachable_platform_fails_the_call_cleanly(gym, callable_lead, settings):
+def test_an_unreachable_platform_leaves_the_call_to_be_sent_again(gym, callable_lead, settings):
     settings.RETELL_API_BASE = "http://127.0.0.1:1"
     settings.RETELL_RETRIES = 1
     call = due_call(callable_lead)
 
-    assert dispatch_due_calls(now=at_noon_in_new_york())["failed"] == 1
+    assert dispatch_due_calls(now=at_noon_in_new_york())["unconfirmed"] == 1
     call.refresh_from_db()
-    assert call.status == "failed" and "unreachable" in call.notes
+    assert call.status == "scheduled" and call.dispatched_at is not None and "unreachable" in call.notes

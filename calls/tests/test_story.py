@@ -1,5 +1,7 @@
 """The whole story: leads imported, calls queued and dispatched, the platform reporting back, a booking,
-and the figures that the dashboard shows reflecting all of it."""
+and the figures that the dashboard shows reflecting all of it.
+
+The platform's reports are built with its own SDK's call type and signed with the SDK's own helper."""
 
 import datetime
 
@@ -12,7 +14,7 @@ from appointments.querysets import appointment_repository
 from calls.models import CallLog
 from calls.querysets import call_repository
 from calls.services import dispatch_due_calls
-from calls.tests.conftest import platform_call
+from calls.tests.conftest import sdk_deliver, sdk_platform_call
 from gyms.models import AISettings, Gym
 from leads.models import Lead
 from leads.querysets import lead_repository
@@ -23,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_imported_leads_are_called_book_and_show_up_in_the_figures(
-    api_client_for, gym, deliver, fake_platform, django_capture_on_commit_callbacks, settings
+    api_client_for, gym, client, fake_platform, django_capture_on_commit_callbacks, settings
 ):
     settings.USE_CACHED_REPOSITORIES = True
     Gym.objects.filter(pk=gym.pk).update(phone="+12125550100")
@@ -56,15 +58,18 @@ def test_imported_leads_are_called_book_and_show_up_in_the_figures(
     placed = {request["body"]["to_number"]: request["body"] for request in fake_platform.requests}
     jane_call_id = f"call_{list(placed).index(jane.phone) + 1}"
     metadata = placed[jane.phone]["metadata"]
+    assert {body["idempotency_key"] for body in placed.values()} == {
+        body["metadata"]["call_log_id"] for body in placed.values()}
 
     # 4. The platform reports back: the call ended, then its analysis with an agreed appointment.
     start = (timezone.now() + datetime.timedelta(days=3)).replace(hour=15, minute=0, second=0, microsecond=0)
     with django_capture_on_commit_callbacks(execute=True):
-        assert deliver({"event": "call_ended", "call": platform_call(jane_call_id, metadata=metadata)}).status_code == 200
-        analyzed = platform_call(jane_call_id, metadata=metadata, call_analysis={
+        ended = sdk_platform_call(jane_call_id, to_number=jane.phone, metadata=metadata)
+        assert sdk_deliver(client, "call_ended", ended).status_code == 200
+        analyzed = sdk_platform_call(jane_call_id, to_number=jane.phone, metadata=metadata, call_analysis={
             "call_summary": "Jane wants a tour on Thursday.", "user_sentiment": "Positive", "call_successful": True,
             "custom_analysis_data": {"appointment_time": start.isoformat()}})
-        assert deliver({"event": "call_analyzed", "call": analyzed}).status_code == 200
+        assert sdk_deliver(client, "call_analyzed", analyzed).status_code == 200
 
     call = CallLog.objects.for_gym(gym).get(retell_call_id=jane_call_id)
     assert (call.status, call.outcome, call.lead) == ("completed", "appointment_booked", jane)
@@ -74,16 +79,27 @@ def test_imported_leads_are_called_book_and_show_up_in_the_figures(
     jane.refresh_from_db()
     assert (jane.status, jane.engagement_score) == ("contacted", 35)
 
+    # 4b. John asks the agent never to call again: he is not called again, whatever is queued.
+    john = Lead.objects.for_gym(gym).get(phone="+12125550124")
+    john_call_id = f"call_{list(placed).index(john.phone) + 1}"
+    stop = sdk_platform_call(john_call_id, to_number=john.phone, metadata=placed[john.phone]["metadata"],
+                             reason="user_requested_dnc")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sdk_deliver(client, "call_ended", stop).status_code == 200
+        again = manager.post("/api/v1/calls/queue/", {"leads": [str(john.pk)]}, format="json").json()
+    john.refresh_from_db()
+    assert john.do_not_call and again["queued"] == [] and "asked not to be called" in again["skipped"][0]["reason"]
+
     # 5. The figures reflect it (the cached ones were invalidated along the way).
     with gym_transaction(gym):
         after = lead_repository(gym).conversion_stats(today - datetime.timedelta(days=1), today)
-        assert after["contacted"] == stats["contacted"] + 1 and after["new"] == stats["new"] + 2
+        assert after["contacted"] == stats["contacted"] + 2 and after["new"] == stats["new"] + 1
         metrics = call_repository(gym).metrics(today - datetime.timedelta(days=1), today)
         assert metrics["outcomes"]["appointment_booked"] == 1
         assert appointment_repository(gym).stats(start.date(), start.date() + datetime.timedelta(days=1))[
             "scheduled"] == 1
         dashboard = lead_repository(gym).dashboard()
-        assert dashboard["lead_counts"]["contacted"] == 1
+        assert dashboard["lead_counts"]["contacted"] == 2
         # Jane now has a connected call; every open lead's rank is recomputed, not served stale.
         assert set(lead_repository(gym).prioritized()) == set(Lead.objects.for_gym(gym).filter(
             status__in=["new", "contacted", "qualified"]))

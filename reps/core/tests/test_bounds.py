@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from accounts.tests.factories import RoleFactory, UserFactory
+from gyms.models import Gym
 from leads.imports import BATCH_SIZE
 from leads.models import Lead
 from leads.tests.factories import LeadFactory
@@ -42,6 +43,7 @@ def test_a_statement_past_the_timeout_is_cancelled_and_answered_503_at_once(api,
 
 def test_ids_in_a_body_are_read_in_one_query_each_once_and_at_most_api_max_ids(manager, gym, settings):
     settings.API_MAX_IDS = 50
+    Gym.objects.filter(pk=gym.pk).update(phone="+12125550100")  # a calling number, to queue calls from
     ids = [str(LeadFactory(gym=gym, consent_given_at=timezone.now()).pk) for _ in range(40)]
 
     def queue(leads):

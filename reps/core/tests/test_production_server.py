@@ -216,7 +216,7 @@ def test_the_application_works_as_reps_app_and_the_admin_as_the_platform_login(s
         "from gyms.services import create_gym; from accounts.models import User, Role\n"
         "from leads.models import Lead; from calls.models import CallLog\n"
         "from django.utils import timezone\n"
-        "a, b = create_gym(name='Gym A', phone='+12125550100'), create_gym(name='Gym B')\n"
+        "a, b = create_gym(name='Gym A', phone='+12125550190'), create_gym(name='Gym B')\n"
         "for g in (a, b): User.objects.create_user(f'staff@{g.name[-1].lower()}.test', 'pw-12345678', gym=g,"
         " role=Role.objects.get(name='owner'))\n"
         "User.objects.create_superuser('root@reps.test', 'pw-12345678')\n"
@@ -233,7 +233,7 @@ def test_the_application_works_as_reps_app_and_the_admin_as_the_platform_login(s
 
     # The voice platform: an inbound call to gym A's number, found by the gym-finding functions.
     body = json.dumps({"event": "call_ended", "call": {
-        "call_id": "live-1", "direction": "inbound", "from_number": "+12125550111", "to_number": "+12125550100",
+        "call_id": "live-1", "direction": "inbound", "from_number": "+12125550111", "to_number": "+12125550190",
         "call_status": "ended", "start_timestamp": 1_700_000_000_000, "end_timestamp": 1_700_000_060_000}}).encode()
     answer = post_json(f"{url}/api/v1/webhooks/voice/retell/", body,
                        headers={"X-Retell-Signature": sign(body, WEBHOOK_KEY)})

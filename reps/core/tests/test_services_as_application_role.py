@@ -18,7 +18,7 @@ from knox.crypto import hash_token
 
 from accounts import services as accounts
 from accounts.models import ApiToken, User
-from accounts.tests.factories import RoleFactory, UserFactory
+from accounts.tests.factories import PASSWORD, RoleFactory, UserFactory
 from appointments import services as appointments
 from appointments.models import Appointment
 from appointments.tests.factories import AppointmentFactory
@@ -51,7 +51,7 @@ class FakePlatform:
 
 def world() -> dict[str, Any]:
     """Gym A with one of everything a service needs, and gym B beside it."""
-    gym, other = GymFactory(name="Gym A"), GymFactory(name="Gym B")
+    gym, other = GymFactory(name="Gym A", phone="+12125550100"), GymFactory(name="Gym B")
     owner = UserFactory(gym=gym, role=RoleFactory(name="owner"))
     sales = UserFactory(gym=gym, role=RoleFactory(name="sales"), email="sales@gym-a.test")
     lead = LeadFactory(gym=gym, consent_given_at=timezone.now())
@@ -151,6 +151,10 @@ CASES = {
         lambda w: accounts.update_staff_user(gym=w["gym"].pk, actor=w["owner"], user_id=w["sales"].pk,
                                              data={"first_name": "Robin"}),
         lambda w, result: User.objects.get(pk=w["sales"].pk).first_name == "Robin"),
+    "accounts.services.change_own_password": (
+        lambda w: accounts.change_own_password(gym=w["gym"].pk, user=w["sales"], current_password=PASSWORD,
+                                               password="another long unusual password"),
+        lambda w, result: User.objects.get(pk=w["sales"].pk).check_password("another long unusual password")),
     "accounts.services.deactivate_staff_user": (
         lambda w: accounts.deactivate_staff_user(gym=w["gym"].pk, actor=w["owner"], user_id=w["sales"].pk),
         lambda w, result: User.objects.get(pk=w["sales"].pk).is_active is False),
@@ -191,6 +195,7 @@ def test_a_service_called_as_a_job_works_for_its_gym_and_leaves_the_other_alone(
 
 def test_the_dispatcher_job_finds_each_gyms_due_calls_as_the_application_role():
     w = world()
+    Gym.objects.filter(pk=w["other"].pk).update(phone="+12125550200")
     CallLogFactory(lead=LeadFactory(gym=w["other"], consent_given_at=timezone.now()), status="scheduled",
                    start_time=TOMORROW_NOON)
 
