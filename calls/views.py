@@ -17,6 +17,7 @@ from reps.core.parsers import load_json
 from reps.core.permissions import MANAGERS
 from reps.tenancy.api import GymAPIView, TenantCrudViewSet
 
+from .choices import WebhookStatus
 from .filters import CallLogFilter, CampaignFilter
 from .models import CallLog, Campaign
 from .querysets import call_repository
@@ -140,7 +141,8 @@ class RetellWebhookView(GymAPIView):
             if resolved is None:
                 raise problem or ValidationError("No event.")  # signed, but no event we can read: a 400
             record = handle_event(resolved, payload)
-        return Response({"received": True, "applied": record is not None,
+        # Applied: this delivery changed our data (not a repeat, nor an event kept for review or ignored).
+        return Response({"received": True, "applied": record is not None and record.status == WebhookStatus.PROCESSED,
                          "status": record.status if record else "duplicate"})
 
     def get_authenticate_header(self, request: Request) -> str:

@@ -211,6 +211,7 @@ def test_every_other_event_is_answered_and_recorded(client, lead, event):
     response = sdk_deliver(client, event, sdk_call(call, status="ongoing"))
 
     assert response.status_code == 200
+    assert response.json()["applied"] == (event != "a_future_event")
     record = VoiceWebhookEvent.objects.get(event=event)
     assert record.gym_id == lead.gym_id
     assert record.status == ("ignored" if event == "a_future_event" else "processed")
