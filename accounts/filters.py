@@ -1,13 +1,13 @@
 import django_filters
 
-from reps.core.filters import StrictBooleanFilter
+from reps.core.filters import ChoicesFilter, StrictBooleanFilter
 
 from .choices import RoleName
 from .models import User
 
 
 class UserFilter(django_filters.FilterSet):
-    role = django_filters.MultipleChoiceFilter(field_name="role__name", choices=RoleName.choices)
+    role = ChoicesFilter(field_name="role__name", choices=RoleName.choices)
     is_active = StrictBooleanFilter(label="Active")
 
     class Meta:

@@ -3,7 +3,7 @@ import django_filters
 from accounts.models import User
 from gyms.models import Branch
 from leads.models import Lead
-from reps.core.filters import MomentFilter
+from reps.core.filters import ChoicesFilter, MomentFilter
 from reps.tenancy.api import GymModelChoiceFilter
 
 from .choices import AppointmentStatus
@@ -11,7 +11,7 @@ from .models import Appointment
 
 
 class AppointmentFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=AppointmentStatus.choices)
+    status = ChoicesFilter(choices=AppointmentStatus.choices)
     staff = GymModelChoiceFilter(model=User)
     branch = GymModelChoiceFilter(model=Branch)
     lead = GymModelChoiceFilter(model=Lead)

@@ -1,7 +1,7 @@
 import django_filters
 
 from leads.models import Lead
-from reps.core.filters import MomentFilter, StrictBooleanFilter
+from reps.core.filters import ChoicesFilter, MomentFilter, StrictBooleanFilter
 from reps.tenancy.api import GymModelChoiceFilter
 
 from .choices import CallOutcome, CallStatus, CampaignStatus
@@ -9,8 +9,8 @@ from .models import CallLog, Campaign
 
 
 class CallLogFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=CallStatus.choices)
-    outcome = django_filters.MultipleChoiceFilter(choices=CallOutcome.choices)
+    status = ChoicesFilter(choices=CallStatus.choices)
+    outcome = ChoicesFilter(choices=CallOutcome.choices)
     lead = GymModelChoiceFilter(model=Lead)
     campaign = GymModelChoiceFilter(model=Campaign)
     is_ai_call = StrictBooleanFilter(label="Placed by the AI agent")
@@ -23,7 +23,7 @@ class CallLogFilter(django_filters.FilterSet):
 
 
 class CampaignFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=CampaignStatus.choices)
+    status = ChoicesFilter(choices=CampaignStatus.choices)
 
     class Meta:
         model = Campaign

@@ -3,7 +3,7 @@ from typing import Any
 import django_filters
 
 from gyms.models import Branch
-from reps.core.filters import MomentFilter, StrictBooleanFilter
+from reps.core.filters import ChoicesFilter, MomentFilter, StrictBooleanFilter
 from reps.tenancy.api import GymModelChoiceFilter
 
 from .choices import LeadStatus
@@ -11,7 +11,7 @@ from .models import Lead, LeadTag
 
 
 class LeadFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=LeadStatus.choices, help_text="Repeat for several.")
+    status = ChoicesFilter(choices=LeadStatus.choices, help_text="Repeat for several.")
     source = django_filters.CharFilter(lookup_expr="iexact")
     branch = GymModelChoiceFilter(model=Branch)
     tag = GymModelChoiceFilter(model=LeadTag, field_name="tags")

@@ -3,7 +3,7 @@ import pytest
 from accounts.tests.factories import RoleFactory, UserFactory
 from gyms.tests.factories import BranchFactory
 from leads.models import Lead
-from leads.tests.factories import LeadFactory, LeadQualificationFactory, LeadTagFactory
+from leads.tests.factories import LeadFactory, LeadQualificationFactory, LeadTagAssignmentFactory, LeadTagFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +204,23 @@ def test_the_number_of_a_lead_who_said_stop_is_not_moved_off_it_by_sales(api_cli
     assert same_number_written_otherwise.status_code == 200
     assert again.status_code == 400 and "phone" in again.json()["errors"]  # the number is still this lead's
     assert by_manager.status_code == 200 and by_manager.json()["phone"] == "+19175550001"
+
+
+def test_a_page_filtered_by_status_and_tag_lists_each_lead_once_without_distinct(api, gym, other_gym):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    tag, other_tag = LeadTagFactory(gym=gym), LeadTagFactory(gym=gym)
+    wanted = [LeadFactory(gym=gym, status=status) for status in ("new", "new", "contacted")]
+    for lead in wanted:  # two tags each: a join that could repeat a lead
+        LeadTagAssignmentFactory(lead=lead, tag=tag)
+        LeadTagAssignmentFactory(lead=lead, tag=other_tag)
+    LeadTagAssignmentFactory(lead=LeadFactory(gym=gym, status="lost"), tag=tag)
+    LeadFactory(gym=other_gym, status="new")
+
+    with CaptureQueriesContext(connection) as queries:
+        page = api.get(f"/api/v1/leads/?status=new&status=contacted&tag={tag.pk}").json()
+
+    assert sorted(row["id"] for row in page["results"]) == sorted(str(lead.pk) for lead in wanted)
+    assert page["count"] == 3
+    # django-filter's default DISTINCT (over every column, and its COUNT) made such pages 10x slower.
+    assert not [query["sql"] for query in queries.captured_queries if "DISTINCT" in query["sql"]]

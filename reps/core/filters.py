@@ -150,3 +150,16 @@ def date_range_params(request: Request) -> tuple[datetime.date, datetime.date]:
     if start > end:
         raise ValidationError({"start": ["The start date is after the end date."]})
     return start, end
+
+
+class ChoicesFilter(django_filters.MultipleChoiceFilter):
+    """One of a column's choices, or several (?status=new&status=contacted), without DISTINCT.
+
+    django-filter adds DISTINCT by default for to-many relations; on a column of the row itself there is
+    nothing to de-duplicate, and the DISTINCT over every column (and its COUNT) made a filtered page of a
+    100,000-lead gym 10x slower.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("distinct", False)
+        super().__init__(*args, **kwargs)
