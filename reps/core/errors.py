@@ -11,11 +11,8 @@ and database integrity errors all come out this way, never as a 500.
 
 import logging
 import uuid
-from functools import cache
 from typing import Any
 
-from django.apps import apps
-from django.contrib.postgres.constraints import ExclusionConstraint
 from django.core.exceptions import (
     NON_FIELD_ERRORS,
     ObjectDoesNotExist,
@@ -23,7 +20,7 @@ from django.core.exceptions import (
     RequestDataTooBig,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError, InterfaceError, OperationalError, models
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -31,6 +28,7 @@ from rest_framework.fields import get_error_detail
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .constraints import constraint_info, constraint_name
 from .exceptions import DomainError
 
 logger = logging.getLogger(__name__)
@@ -125,7 +123,7 @@ def _as_api_exception(exc: Exception) -> Exception:
 
 
 def _integrity_error(exc: IntegrityError) -> exceptions.APIException:
-    name = getattr(getattr(getattr(exc, "__cause__", None), "diag", None), "constraint_name", None)
+    name = constraint_name(exc)
     field, message, kind = constraint_info().get(name, (None, None, None))
     if kind == "exclusion":
         return Conflict(message, "conflict")
@@ -133,35 +131,6 @@ def _integrity_error(exc: IntegrityError) -> exceptions.APIException:
         return exceptions.ValidationError({field or "non_field_errors": [message]})
     logger.warning("Unmapped integrity error (%s): %s", name, exc)
     return Conflict("The change conflicts with existing data.", "conflict")
-
-
-@cache
-def constraint_info() -> dict[str | None, tuple[str | None, str, str]]:
-    """{constraint name: (field it concerns or None, message, kind)} for every model."""
-
-    info: dict[str | None, tuple[str | None, str, str]] = {}
-    for model in apps.get_models():
-        for constraint in model._meta.constraints:
-            message = constraint.get_violation_error_message()
-            if isinstance(constraint, ExclusionConstraint):
-                info[constraint.name] = (None, message, "exclusion")
-            elif isinstance(constraint, models.UniqueConstraint):
-                fields = [f for f in constraint.fields if f != "gym"]
-                info[constraint.name] = (fields[0] if len(fields) == 1 else None, message, "unique")
-            else:
-                info[constraint.name] = (None, message, "check")
-        for field in model._meta.concrete_fields:
-            if field.is_relation:
-                # reps.tenancy.database.same_gym_foreign_key's name for this column
-                info[f"{model._meta.db_table}_{field.column}_same_gym"[:63]] = (
-                    field.name, f"This {field.verbose_name} belongs to another gym.", "same_gym"
-                )
-            if field.unique and not field.primary_key:
-                # Django names these <table>_<column>_key.
-                info[f"{model._meta.db_table}_{field.column}_key"] = (
-                    field.name, f"This {field.verbose_name} is already taken.", "unique"
-                )
-    return info
 
 
 def _code(exc):

@@ -24,9 +24,10 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, overload
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 from reps.core.cache import affected_by, affected_by_delete, invalidate_after
+from reps.core.constraints import validation_error_of
 
 from .database import gym_scope, gym_transaction
 from .state import ALL_GYMS, ScopeError, current_gym_id, gym_id_of
@@ -92,13 +93,29 @@ def _apply(instance: models.Model, data: dict[str, Any]) -> None:
         raise ValidationError(errors)
 
 
+def _save_checked(instance: models.Model, **save: Any) -> None:
+    """Validate the row's fields in Python, and save it; uniqueness, check constraints and foreign keys are
+    checked by the database itself in the statement that writes the row, and its refusal raised as the
+    ValidationError on the field (reps.core.constraints), not by a query per constraint beforehand."""
+    set_relations = [field.name for field in instance._meta.concrete_fields
+                     if field.is_relation and getattr(instance, field.attname) is not None]
+    instance.full_clean(exclude=set_relations, validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():  # a savepoint: the refusal leaves the caller's transaction usable
+            instance.save(**save)
+    except IntegrityError as error:
+        refusal = validation_error_of(error)
+        if refusal is None:
+            raise
+        raise refusal from None
+
+
 @gym_service
 def create(model: type[M], *, gym: uuid.UUID, data: dict[str, Any]) -> M:
     """A new row of `model` in `gym`, validated."""
     instance = model(gym_id=gym)
     _apply(instance, data)
-    instance.full_clean()
-    instance.save(force_insert=True)
+    _save_checked(instance, force_insert=True)
     invalidate_after(gym, affected_by(model))
     return instance
 
@@ -117,8 +134,7 @@ def update(model: type[M], *, gym: uuid.UUID, object_id: Any, data: dict[str, An
     if check is not None:
         check(instance, data)
     _apply(instance, data)
-    instance.full_clean()
-    instance.save()
+    _save_checked(instance)
     invalidate_after(gym, affected_by(model))
     return instance
 

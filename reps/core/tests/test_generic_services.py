@@ -72,3 +72,23 @@ def test_delete_deletes_only_the_gyms_own_row(gym, other_gym):
     assert services.delete(Branch, gym=gym, object_id="garbage") is False
     assert services.delete(Branch, gym=gym, object_id=mine.pk) is True
     assert list(Branch.objects.unscoped()) == [theirs]
+
+
+def test_a_write_is_checked_by_the_database_in_its_own_statement_and_a_refusal_is_the_fields_error(gym):
+    """No query per constraint before the write: the database refuses the row, and the service says why."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    LeadFactory(gym=gym, phone="+12125550100")
+    data = {"first_name": "Jo", "last_name": "Lee", "phone": "+12125550101"}
+
+    with CaptureQueriesContext(connection) as queries:
+        services.create(Lead, gym=gym, data=data)
+    with pytest.raises(ValidationError) as duplicate:
+        services.create(Lead, gym=gym, data={**data, "phone": "+1 212 555 0100"})
+
+    # Besides the savepoints and the service's setting and putting back of the gym, one statement.
+    statements = [q["sql"] for q in queries.captured_queries
+                  if "SAVEPOINT" not in q["sql"] and "set_config(" not in q["sql"]]
+    assert [sql.split()[0] for sql in statements] == ["INSERT"], statements
+    assert list(duplicate.value.message_dict) == ["phone"]
+    assert Lead.objects.for_gym(gym).count() == 2  # the refusal left the transaction usable
