@@ -6,7 +6,8 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from gyms.models import AISettings, Gym, GymSettings
@@ -199,11 +200,11 @@ def dispatch_gym_calls(*, gym: uuid.UUID, client: Any = None, now: datetime.date
         due = list(
             calls.select_for_update(skip_locked=True, of=("self",))
             .filter(Q(dispatched_at__isnull=True, start_time__lte=now) | unconfirmed)
-            .select_related("lead", "gym", "gym__settings", "gym__ai_settings", "gym__voice_settings")
-            .order_by("start_time")[:limit]
+            .only("pk", "gym_id", "dispatched_at").order_by("start_time")[:limit]
         )
-        calls.filter(pk__in=[call.pk for call in due if call.dispatched_at is None]).update(dispatched_at=now)
-        calls.filter(pk__in=[call.pk for call in due]).update(updated_at=now)
+        # Claimed now; dispatched_at keeps a resent call's first send (its idempotency key's hour).
+        calls.filter(pk__in=[call.pk for call in due]).update(dispatched_at=Coalesce("dispatched_at", Value(now)),
+                                                              updated_at=now)
     started = time.monotonic()
     for index, call in enumerate(due):
         if time.monotonic() - started > ROUND_SECONDS:

@@ -311,7 +311,7 @@ def _platform_failed(gym, lead, call_log):
     with contextlib.suppress(Exception):
         cache.set(VOICE_PLATFORM_FAILURE_KEY, {"reason": reason, "at": timezone.now().isoformat()}, 3600)
     logger.error("Voice platform failed call %s of gym %s: %s", call_log.retell_call_id, gym.pk, reason)
-    if call_log.direction != "outbound":
+    if call_log.direction != CallDirection.OUTBOUND:
         return
     calls = CallLog.objects.for_gym(gym).filter(lead=lead, is_ai_call=True)
     if calls.filter(status__in=PENDING_STATUSES).exclude(pk=call_log.pk).exists():
@@ -383,12 +383,13 @@ def _store_transcript(gym, call_log, call):
     if not text and not utterances:
         return
     content = text or "\n".join(f"{u['role'].title()}: {u['content']}" for u in utterances)
-    kept = CallTranscript.objects.filter(call=call_log).values_list("content", flat=True).first()
-    if kept is not None and len(kept) > len(content):
-        return  # an earlier transcript_updated, delivered late
-    CallTranscript.objects.update_or_create(
-        call=call_log, defaults={"gym": gym, "content": content, "utterances": utterances},
-    )
+    # (The call log is locked: one event of the call at a time writes its transcript.)
+    kept = CallTranscript.objects.for_gym(gym).filter(call=call_log).first()
+    if kept is None:
+        CallTranscript.objects.create(gym=gym, call=call_log, content=content, utterances=utterances)
+    elif len(content) >= len(kept.content):  # else an earlier transcript_updated, delivered late
+        kept.content, kept.utterances = content, utterances
+        kept.save(update_fields=["content", "utterances", "updated_at"])
 
 
 def _book_if_agreed(gym, lead, call_log, custom):
