@@ -119,6 +119,24 @@ def test_signing_in_to_the_browsable_api_without_next_lands_on_the_api_root():
     assert landing.status_code == 200
 
 
+def test_the_browsable_apis_log_out_works_under_the_content_security_policy():
+    """No inline handler, which the policy (script-src 'self') blocks: a plain form logs out."""
+    import re
+    owner = UserFactory(gym=GymFactory(), role=RoleFactory(name="owner"))
+    browser = Client()
+
+    with as_application_role():
+        browser.post("/api-auth/login/", {"username": owner.email, "password": "correct horse battery staple"})
+        page = browser.get("/api/v1/", HTTP_ACCEPT="text/html")
+        action = re.search(r'<form method="post" action="([^"]*/api-auth/logout/[^"]*)"', page.content.decode())
+        logged_out = browser.post(action.group(1).replace("&amp;", "&"))
+        after = browser.get("/api/v1/leads/", HTTP_ACCEPT="application/json")
+
+    assert "script-src 'self'" in page["Content-Security-Policy"]
+    assert not re.search(rb"\son[a-z]+=", page.content)
+    assert logged_out.status_code in (200, 302) and after.status_code in (401, 403)
+
+
 def test_every_view_of_the_api_is_built_on_its_base():
     others = {name: pattern.callback for name, pattern in url_patterns() if name not in NOT_THE_API}
 
