@@ -6,8 +6,9 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
-from django.db.models import F, Prefetch, Q
+from django.db.models import F, OuterRef, Prefetch, Q, Subquery
 from django.db.models.expressions import RawSQL
 
 from reps.core import cache
@@ -117,8 +118,23 @@ class LeadQuerySet(TenantQuerySet):
             fragments.append(("phone", digits.lstrip("0")))
         return fragments
 
+    def for_list(self) -> "LeadQuerySet":
+        """What a list shows beside each lead, in the query that reads the page: the qualification score
+        (`qualification_score`) and the tag ids by tag name (`tag_ids`).
+
+        One statement and no related objects: loading a page of 100 leads with their qualifications,
+        branches and tags as model instances (with_summary) took four times as long as the query.
+        """
+        gym_id = self.scoped_gym_id
+        assignments = self.model._meta.get_field("tag_assignments").related_model
+        qualifications = self.model._meta.get_field("qualification").related_model
+        tag_ids = assignments.objects.for_gym(gym_id).filter(lead_id=OuterRef("pk")).order_by("tag__name", "tag_id")
+        score = qualifications.objects.for_gym(gym_id).filter(lead_id=OuterRef("pk")).values("score")
+        # Subqueries, not joins: a COUNT of the list leaves them out.
+        return self.annotate(qualification_score=Subquery(score), tag_ids=ArraySubquery(tag_ids.values("tag_id")))
+
     def with_summary(self) -> "LeadQuerySet":
-        """Qualification, branch and tags loaded for a list: two queries in all."""
+        """Qualification, branch and tags loaded as objects: two queries in all."""
         tags = self.model._meta.get_field("tags").related_model
         return self.select_related("qualification", "branch").prefetch_related(
             Prefetch("tags", queryset=tags.objects.for_gym(self.scoped_gym_id))

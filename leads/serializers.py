@@ -1,5 +1,6 @@
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from appointments.models import Appointment
@@ -38,9 +39,9 @@ class LeadSerializer(StrictModelSerializer):
                        "consent_source": "POST /api/v1/leads/{id}/consent/"}
 
     branch = GymRelatedField(Branch, allow_null=True, required=False)
-    tags = GymRelatedField(LeadTag, many=True, required=False)
+    tags = GymRelatedField(LeadTag, many=True, required=False, annotated_ids="tag_ids")
     status = serializers.ChoiceField(LeadStatus.choices, read_only=True)
-    qualification_score = serializers.IntegerField(source="qualification.score", read_only=True, allow_null=True)
+    qualification_score = serializers.SerializerMethodField()
 
     class Meta:
         model = Lead
@@ -49,6 +50,14 @@ class LeadSerializer(StrictModelSerializer):
                   "last_interaction", "created_at", "updated_at"]
         read_only_fields = ["id", "status", "do_not_call", "consent_given_at", "consent_source", "engagement_score",
                             "last_interaction", "created_at", "updated_at"]
+
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_qualification_score(self, lead: Lead) -> int | None:
+        if hasattr(lead, "qualification_score"):  # a list's page (LeadQuerySet.for_list)
+            return lead.qualification_score
+        qualification = getattr(lead, "qualification", None)  # None when the lead has none
+        return qualification.score if qualification is not None else None
 
 
 class LeadStatusSerializer(StrictSerializer):

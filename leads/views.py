@@ -51,7 +51,10 @@ class LeadViewSet(GymModelViewSet):
     action_roles = {"destroy": MANAGERS}
 
     def shape_queryset(self, leads: Any) -> Any:
-        return leads.with_relationships() if self.action == "retrieve" else leads.with_summary()
+        if self.action == "retrieve":
+            return leads.with_relationships()
+        # A write's answer reads its one lead's score and tags itself.
+        return leads.for_list() if self.action == "list" else leads
 
     def get_serializer_class(self) -> Any:
         if self.action == "retrieve":

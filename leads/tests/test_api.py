@@ -1,4 +1,6 @@
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import RoleFactory, UserFactory
 from gyms.tests.factories import BranchFactory
@@ -224,3 +226,27 @@ def test_a_page_filtered_by_status_and_tag_lists_each_lead_once_without_distinct
     assert page["count"] == 3
     # django-filter's default DISTINCT (over every column, and its COUNT) made such pages 10x slower.
     assert not [query["sql"] for query in queries.captured_queries if "DISTINCT" in query["sql"]]
+
+
+def test_a_page_of_leads_shows_the_tags_and_score_their_details_show_and_reads_them_in_its_query(
+        api, gym, other_gym):
+    tagged = LeadFactory(gym=gym)
+    for name in ("zumba", "boxing", "yoga"):
+        LeadTagAssignmentFactory(lead=tagged, tag=LeadTagFactory(gym=gym, name=name))
+    LeadQualificationFactory(lead=tagged, score=73)
+    LeadFactory(gym=gym)  # no tags, no qualification
+    LeadTagAssignmentFactory(lead__gym=other_gym)
+
+    with CaptureQueriesContext(connection) as queries:
+        listed = {row["id"]: row for row in api.get("/api/v1/leads/").json()["results"]}
+
+    assert len(listed) == 2
+    page_queries = [query["sql"] for query in queries if 'FROM "leads_' in query["sql"]]
+    assert len(page_queries) == 2 and "COUNT(*)" in page_queries[0]  # the count, then the page with everything
+    for lead_id, row in listed.items():
+        detail = api.get(f"/api/v1/leads/{lead_id}/").json()
+        assert row["tags"] == [tag["id"] for tag in detail["tag_details"]]
+        assert row["qualification_score"] == (detail["qualification"] or {}).get("score")
+    assert [t["name"] for t in api.get(f"/api/v1/leads/{tagged.pk}/").json()["tag_details"]] == [
+        "boxing", "yoga", "zumba"]
+    assert listed[str(tagged.pk)]["qualification_score"] == 73

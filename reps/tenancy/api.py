@@ -25,7 +25,7 @@ from django.http import Http404
 from django.utils import timezone
 from rest_framework import mixins, serializers, views, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.relations import MANY_RELATION_KWARGS
+from rest_framework.relations import MANY_RELATION_KWARGS, PKOnlyObject
 from rest_framework.request import Request
 
 from reps.core.filters import LIST_PARAMS
@@ -250,8 +250,9 @@ class GymRelatedField(serializers.PrimaryKeyRelatedField):
 
     @classmethod
     def many_init(cls, *args: Any, **kwargs: Any) -> "GymManyRelatedField":  # as DRF's, with our list field
+        annotated_ids = kwargs.pop("annotated_ids", None)
         outer = {name: value for name, value in kwargs.items() if name in MANY_RELATION_KWARGS}
-        return GymManyRelatedField(child_relation=cls(*args, **kwargs), **outer)
+        return GymManyRelatedField(child_relation=cls(*args, **kwargs), annotated_ids=annotated_ids, **outer)
 
     def get_queryset(self) -> Any:
         gym_id = self.context.get("gym_id")
@@ -279,6 +280,17 @@ class GymManyRelatedField(serializers.ManyRelatedField):
     """A list of related ids of the request's gym: at most API_MAX_IDS, each once, all read in one query."""
 
     child_relation: GymRelatedField
+
+    def __init__(self, annotated_ids: str | None = None, **kwargs: Any) -> None:
+        self.annotated_ids = annotated_ids
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance: Any) -> Any:
+        # A list's queryset may annotate the ids (annotated_ids, e.g. LeadQuerySet.for_list): no rows to load.
+        ids = getattr(instance, self.annotated_ids, None) if self.annotated_ids else None
+        if ids is not None:
+            return [PKOnlyObject(pk) for pk in ids]
+        return super().get_attribute(instance)
 
     def to_internal_value(self, data: Any) -> list[Any]:
         if isinstance(data, (str, dict)) or not hasattr(data, "__iter__"):
