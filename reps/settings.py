@@ -279,6 +279,8 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 # --- API ------------------------------------------------------------------
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 25)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100)
+# Numbered pages count their rows exactly up to this many (and on the last page); beyond, "at least" (reps.core.pagination).
+API_COUNT_LIMIT = env_int("API_COUNT_LIMIT", 10_000)
 # The most related ids one request may name (the leads to call, a lead's tags).
 API_MAX_IDS = env_int("API_MAX_IDS", 500)
 # A request body (not an upload) may be this large; a larger one is a 413.
@@ -311,7 +313,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "reps.core.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "reps.core.renderers.JSONRenderer",
         "reps.core.renderers.BrowsableAPIRenderer",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

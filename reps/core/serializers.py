@@ -7,13 +7,16 @@ Nested serializers check their own part of the body the same way.
 """
 
 import datetime
+import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.relations import PKOnlyObject
+from rest_framework.settings import api_settings
 
 # The moments the API reads: wide for any gym, and each one a moment PostgreSQL and Python both hold in
 # every time zone (late on 9999-12-31 a New York time is already past year 9999 in UTC).
@@ -106,8 +109,70 @@ class StrictSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """A model serializer that reads nothing it was not given, and writes its rows' answers quickly.
+
+    A page of 100 leads went through DRF's per-field get_attribute() and to_representation() 1,800
+    times (about 5 ms); here a plain column is read once and answered as it is, a moment is put in the
+    gym's time zone once, and any other field (relations, methods, nested serializers) still goes
+    through DRF. The answer is the same JSON (reps/core/tests/test_serializers.py compares them).
+    """
+
     serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
                                 models.DateTimeField: MomentField}
+
+    def to_representation(self, instance: Any) -> Any:
+        if isinstance(instance, Mapping):  # validated data, not a row
+            return super().to_representation(instance)
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = self.__dict__["_plan"] = [self._plan_of(field) for field in self._readable_fields]
+        zone = timezone.get_current_timezone()
+        answer: dict[str, Any] = {}
+        for name, attribute, kind, field in plan:
+            value = getattr(instance, attribute, MISSING) if kind is not None else MISSING
+            if value is MISSING:  # DRF's way: a relation, a method, a nested serializer, a missing attribute
+                try:
+                    value = field.get_attribute(instance)
+                except serializers.SkipField:
+                    continue
+                present = value.pk if isinstance(value, PKOnlyObject) else value
+                answer[name] = None if present is None else field.to_representation(value)
+            elif value is None:
+                answer[name] = None
+            elif kind is datetime.datetime and type(value) is datetime.datetime and value.tzinfo is not None:
+                text = value.astimezone(zone).isoformat()
+                answer[name] = text[:-6] + "Z" if text.endswith("+00:00") else text
+            elif kind is uuid.UUID and type(value) is uuid.UUID:
+                answer[name] = str(value)
+            elif type(value) is kind:
+                answer[name] = value
+            else:
+                answer[name] = field.to_representation(value)
+        return answer
+
+    @staticmethod
+    def _plan_of(field: serializers.Field) -> tuple[str, str, type | None, serializers.Field]:
+        """(name, attribute, the type answered as it is or how, field); no type: DRF's own way."""
+        source = field.source_attrs
+        kind: type | None = None
+        if len(source) == 1:
+            if type(field) is MomentField:
+                if getattr(field, "format", api_settings.DATETIME_FORMAT).lower() == ISO_8601 and not hasattr(field, "timezone"):
+                    kind = datetime.datetime
+            elif type(field) is serializers.UUIDField:
+                kind = uuid.UUID if field.uuid_format == "hex_verbose" else None
+            elif type(field) is serializers.ChoiceField:
+                kind = str if all(type(key) is str for key in field.choices) else None
+            else:
+                kind = AS_IS.get(type(field))
+        return str(field.field_name), source[0] if kind else "", kind, field
+
+
+# Fields whose answer is the attribute itself when it has exactly this type (DRF's to_representation
+# returns such a value unchanged).
+AS_IS: dict[type, type] = {serializers.CharField: str, serializers.EmailField: str, serializers.BooleanField: bool,
+                           serializers.IntegerField: int}
+MISSING = object()
 
 
 class NoBodySerializer(StrictSerializer):
