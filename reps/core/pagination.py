@@ -19,14 +19,16 @@ import json
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import InvalidPage, Paginator
 from django.db.models import F, OrderBy, Q, QuerySet
 from django.template import loader
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -43,8 +45,36 @@ def page_size(request: Request) -> int:
     return min(int(size), int(settings.API_MAX_PAGE_SIZE))
 
 
+class CountThatStops(Paginator):
+    """Django's paginator, whose count stops one row after `stop_after` (None: it counts every row).
+
+    Past the stop the count is a lower bound (`exact` is False), still enough to know whether the pages
+    up to it exist and whether another follows them.
+    """
+
+    def __init__(self, rows: QuerySet[Any], per_page: int, stop_after: int | None) -> None:
+        super().__init__(rows, per_page)
+        self.rows, self.stop_after = rows, stop_after
+        self.exact = True
+
+    @cached_property
+    def count(self) -> int:
+        if self.stop_after is None:
+            return super().count
+        # Only the rows, in no order: what a page shows beside them (annotations) is not counted.
+        counted: int = self.rows.order_by().values("pk")[: self.stop_after + 1].count()
+        self.exact = counted <= self.stop_after
+        return counted
+
+
 class NumberedPages(PageNumberPagination):
-    """?page=N (from 1, or "last"): a malformed number is a 400; a page past the end is a 404."""
+    """?page=N (from 1, or "last"): a malformed number is a 400; a page past the end is a 404.
+
+    `count` is exact up to API_COUNT_LIMIT rows, and on the last page; beyond, it says how many rows
+    there are at least, with `"count_exact": false` (a gym's 100,000 leads took longer to count than a
+    page took to read). `next` is right either way. Pages after the first read their rows' ids first,
+    then those rows: OFFSET skips index entries, not rows with everything a page loads beside them.
+    """
 
     page_size_query_param = "page_size"
 
@@ -53,10 +83,43 @@ class NumberedPages(PageNumberPagination):
         self.max_page_size = settings.API_MAX_PAGE_SIZE
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
-        number = request.query_params.get(self.page_query_param)
-        if number not in (None, "", "last") and not (number.isdigit() and int(number) >= 1):
+        number = request.query_params.get(self.page_query_param) or "1"
+        if number != "last" and not (number.isdigit() and int(number) >= 1):
             raise ValidationError({self.page_query_param: ["A whole number from 1, or 'last'."]})
-        return super().paginate_queryset(queryset, request, view)
+        self.request, size = request, page_size(request)
+        # Far enough to know whether this page exists and whether another follows it.
+        stop_after = None if number == "last" else max(int(settings.API_COUNT_LIMIT), int(number) * size)
+        self.paginator = paginator = CountThatStops(queryset, size, stop_after)
+        try:
+            self.page = paginator.page(paginator.num_pages if number == "last" else int(number))
+        except InvalidPage:  # past the end: then the count was not stopped
+            raise NotFound(f"No page {number}: this list has {paginator.num_pages} (of {size} rows).") from None
+        if paginator.num_pages > 1 and self.template is not None:
+            self.display_page_controls = True
+        offset = self.page.start_index() - 1
+        if offset <= 0:
+            return list(self.page)
+        ids = list(queryset.values_list(queryset.model._meta.pk.attname, flat=True)[offset: offset + size])
+        rows = {row.pk: row for row in queryset.filter(pk__in=ids).order_by()}
+        return [rows[pk] for pk in ids if pk in rows]
+
+    def get_paginated_response(self, data: Any) -> Response:
+        paginator = self.paginator
+        answer = {"count": paginator.count, "next": self.get_next_link(), "previous": self.get_previous_link(),
+                  "results": data}
+        if not paginator.exact:
+            answer["count"] = paginator.stop_after
+            answer["count_exact"] = False
+        return Response(answer)
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        answer = super().get_paginated_response_schema(schema)
+        answer["properties"]["count"]["description"] = (
+            f"How many rows the list has: exact up to API_COUNT_LIMIT ({settings.API_COUNT_LIMIT}) and on the"
+            " last page; beyond, how many at least (with count_exact false).")
+        answer["properties"]["count_exact"] = {
+            "type": "boolean", "description": "Present, and false, when count is a lower bound."}
+        return answer
 
 
 @dataclass(frozen=True)

@@ -208,6 +208,45 @@ def test_numbered_pages_are_bounded(api, gym, settings):
     assert api.get("/api/v1/leads/?page=99").status_code == 404
 
 
+def test_a_long_list_counts_up_to_the_limit_and_says_so_and_its_links_stay_right(api, gym, other_gym, settings):
+    settings.API_COUNT_LIMIT = 10
+    mine = make_rows(gym, "leads", 23, lambda column, pool, n: pool[n % len(pool)])
+    make_rows(other_gym, "leads", 5, lambda column, pool, n: pool[0])
+
+    first = api.get("/api/v1/leads/?page_size=4").json()
+    fifth = api.get("/api/v1/leads/?page_size=4&page=5").json()  # rows 17-20: counted past them, to row 21
+    last = api.get("/api/v1/leads/?page_size=4&page=last").json()
+    past = api.get("/api/v1/leads/?page_size=4&page=7")
+
+    assert (first["count"], first["count_exact"], len(first["results"])) == (10, False, 4) and first["next"]
+    assert (fifth["count"], fifth["count_exact"], len(fifth["results"])) == (20, False, 4) and fifth["next"]
+    assert (last["count"], "count_exact" in last, len(last["results"]), last["next"]) == (23, False, 3, None)
+    assert past.status_code == 404 and "6" in past.json()["detail"]
+    assert set(walk(api, "/api/v1/leads/?page_size=4")) == set(mine)
+
+
+def test_a_list_within_the_limit_counts_exactly(api, gym, settings):
+    settings.API_COUNT_LIMIT = 10
+    make_rows(gym, "leads", 10, lambda column, pool, n: pool[n % len(pool)])
+
+    body = api.get("/api/v1/leads/?page_size=3").json()
+
+    assert body["count"] == 10 and "count_exact" not in body
+
+
+def test_pages_after_the_first_read_their_ids_then_their_rows(api, gym, django_assert_num_queries):
+    make_rows(gym, "leads", 12, lambda column, pool, n: pool[n % len(pool)])
+    first = api.get("/api/v1/leads/?page_size=5").json()
+
+    with CaptureQueriesContext(connection) as queries:
+        second = api.get(relative(first["next"])).json()
+
+    ids_query = next(query["sql"] for query in queries if "OFFSET 5" in query["sql"])
+    assert ids_query.startswith('SELECT "leads_lead"."id" AS "id" FROM "leads_lead"')
+    assert len(second["results"]) == 5 and {row["id"] for row in second["results"]}.isdisjoint(
+        row["id"] for row in first["results"])
+
+
 def test_cursor_pages_never_count(api, gym):
     make_rows(gym, "leads", 30, lambda column, pool, n: pool[n % len(pool)])
     url = "/api/v1/leads/?pagination=cursor&page_size=7"
