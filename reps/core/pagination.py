@@ -45,6 +45,19 @@ def page_size(request: Request) -> int:
     return min(int(size), int(settings.API_MAX_PAGE_SIZE))
 
 
+def rows_at(queryset: QuerySet[Any], offset: int, size: int) -> list[Any]:
+    """The `size` rows from `offset` in the queryset's order; past the first rows, their ids are read first.
+
+    OFFSET then skips index entries, not rows with everything a page loads beside them (joins,
+    subqueries): page 501 of a gym's leads read 50,100 rows and their qualifications to show 100.
+    """
+    if offset <= 0:
+        return list(queryset[:size])
+    ids = list(queryset.values_list(queryset.model._meta.pk.attname, flat=True)[offset: offset + size])
+    rows = {row.pk: row for row in queryset.filter(pk__in=ids).order_by()}
+    return [rows[pk] for pk in ids if pk in rows]
+
+
 class CountThatStops(Paginator):
     """Django's paginator, whose count stops one row after `stop_after` (None: it counts every row).
 
@@ -72,8 +85,7 @@ class NumberedPages(PageNumberPagination):
 
     `count` is exact up to API_COUNT_LIMIT rows, and on the last page; beyond, it says how many rows
     there are at least, with `"count_exact": false` (a gym's 100,000 leads took longer to count than a
-    page took to read). `next` is right either way. Pages after the first read their rows' ids first,
-    then those rows: OFFSET skips index entries, not rows with everything a page loads beside them.
+    page took to read). `next` is right either way. Pages after the first read their ids first (rows_at).
     """
 
     page_size_query_param = "page_size"
@@ -96,12 +108,7 @@ class NumberedPages(PageNumberPagination):
             raise NotFound(f"No page {number}: this list has {paginator.num_pages} (of {size} rows).") from None
         if paginator.num_pages > 1 and self.template is not None:
             self.display_page_controls = True
-        offset = self.page.start_index() - 1
-        if offset <= 0:
-            return list(self.page)
-        ids = list(queryset.values_list(queryset.model._meta.pk.attname, flat=True)[offset: offset + size])
-        rows = {row.pk: row for row in queryset.filter(pk__in=ids).order_by()}
-        return [rows[pk] for pk in ids if pk in rows]
+        return rows_at(queryset, self.page.start_index() - 1, size)
 
     def get_paginated_response(self, data: Any) -> Response:
         paginator = self.paginator

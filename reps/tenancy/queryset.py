@@ -16,8 +16,10 @@ from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.db import models
 
+from reps.core.cache import affected_by, affected_by_delete, invalidate_after
 from reps.core.dates import local_day_bounds
 from reps.core.exceptions import DomainError
+from reps.core.pagination import rows_at
 
 from .state import ALL_GYMS, ScopeError, current_gym_id, gym_id_of
 
@@ -80,11 +82,21 @@ class TenantQuerySet(models.QuerySet[Any]):
 
     def update(self, **kwargs: Any) -> int:
         self._check_scope()
+        self._invalidate_on_commit(affected_by(self.model))
         return super().update(**kwargs)
 
     def delete(self) -> tuple[int, dict[str, int]]:
         self._check_scope()
+        self._invalidate_on_commit(affected_by_delete(self.model))
         return super().delete()
+
+    def _invalidate_on_commit(self, namespaces: tuple[str, ...]) -> None:
+        """What a write of these rows makes stale in the gym's cache, as the services do for their writes: a
+        cached read (the prioritized leads' rows) must not outlive a lead marked do-not-call here."""
+        current = current_gym_id()
+        gym_id = self._gym_id or (current if current is not ALL_GYMS else None)
+        if gym_id is not None:
+            invalidate_after(gym_id, namespaces)
 
     def explain(self, **options: Any) -> str:
         self._check_scope()
@@ -173,14 +185,18 @@ class TenantQuerySet(models.QuerySet[Any]):
             # The primary key breaks ties, so that pages never overlap.
             order = [column, "pk"] if sort_dir == "asc" else [f"-{column}", "-pk"]
             queryset = queryset.order_by(*order)
-        elif not queryset.ordered:
-            queryset = queryset.order_by("pk")
+        elif not queryset.query.order_by:
+            # The model's ordering, down to the primary key that breaks its ties.
+            ordering = list(self.model._meta.ordering)
+            if all(isinstance(term, str) and term.lstrip("-") not in ("pk", "id") for term in ordering):
+                last_descending = bool(ordering) and str(ordering[-1]).startswith("-")
+                queryset = queryset.order_by(*ordering, "-pk" if last_descending else "pk")
         skip, limit = int(skip), int(limit)
         if skip < 0 or limit < 0:
             raise InvalidQuery("skip and limit cannot be negative.")
         limit = min(limit, settings.REPOSITORY_MAX_LIMIT)
         # A list, as the seed's list() returned; chain on the QuerySet itself for more.
-        return list(queryset[skip : skip + limit])
+        return rows_at(queryset, skip, limit)
 
     @staticmethod
     def _check_choices(name: str, field: Any, value: Any) -> None:

@@ -1,9 +1,12 @@
 """get_by_id and the seed's generic list(), on every tenant model."""
 
+import re
 import uuid
 
 import pytest
 from django.apps import apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from gyms.tests.factories import BranchFactory
 from leads.models import Lead
@@ -103,3 +106,19 @@ def test_list_pages_do_not_overlap_when_sort_values_tie(gym):
     pages = [list(repo.list(sort_by="status", skip=skip, limit=2)) for skip in (0, 2, 4)]
 
     assert len({lead.pk for page in pages for lead in page}) == 6
+
+
+@pytest.mark.parametrize("model", TENANT_MODELS, ids=lambda model: model._meta.label)
+def test_list_in_the_models_own_order_breaks_its_ties_by_the_primary_key(gym, model, add_one_of_everything):
+    for _ in range(3):
+        add_one_of_everything(gym)
+    rows = model.objects.for_gym(gym)
+
+    with CaptureQueriesContext(connection) as queries:
+        paged = [row.pk for skip in range(0, 12, 2) for row in rows.list(skip=skip, limit=2)]
+
+    # PostgreSQL returns tied rows in any order, which may differ from one page's query to the next.
+    pk = f'"{model._meta.db_table}"."{model._meta.pk.column}"'
+    assert all(re.search(rf"ORDER BY .*{re.escape(pk)}( ASC| DESC)? LIMIT", query["sql"]) for query in queries
+               if "LIMIT" in query["sql"])
+    assert sorted(map(str, paged)) == sorted(str(pk) for pk in rows.values_list("pk", flat=True))
