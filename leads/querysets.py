@@ -5,6 +5,7 @@ import json
 import re
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
@@ -52,7 +53,8 @@ class LeadQuerySet(TenantQuerySet):
         )
         if len(scored) < limit:
             scored += list(
-                open_leads.filter(qualification__isnull=True).order_by("-created_at", "-id")[: limit - len(scored)]
+                open_leads.filter(qualification__isnull=True).select_related("qualification")  # None: no query
+                .order_by("-created_at", "-id")[: limit - len(scored)]
             )
         return scored
 
@@ -180,15 +182,29 @@ class LeadRepository(Repository):
 
 class CachedLeadRepository(CachedRepository, LeadRepository):
     def prioritized(self, limit: int = 20) -> list[Any]:
-        # The ranking is cached as ids; the rows themselves are read fresh.
+        # The leads and their qualifications are cached as rows: a hit reads no table. Every write to a
+        # lead, a qualification or a call (services and queryset updates alike) invalidates them.
         return self.cached(
             PRIORITIZED_LEADS, {"limit": limit}, lambda: LeadRepository.prioritized(self, limit),
-            encode=lambda leads: [str(lead.pk) for lead in leads], decode=self._leads_in_order,
+            encode=lambda leads: [self._row_data(lead) for lead in leads],
+            decode=lambda rows: [self._lead_from(*row) for row in rows],
         )
 
-    def _leads_in_order(self, ids: list[str]) -> list[Any]:
-        rows = {str(lead.pk): lead for lead in self.objects.filter(pk__in=ids).select_related("qualification")}
-        return [rows[pk] for pk in ids if pk in rows]
+    def _row_data(self, lead: Any) -> list[Any]:
+        qualification = self._qualification().get_cached_value(lead, default=None)  # select_related()'s
+        return [cache.row_data(lead), cache.row_data(qualification) if qualification is not None else None]
+
+    def _lead_from(self, lead_data: dict[str, Any], qualification_data: dict[str, Any] | None) -> Any:
+        relation = self._qualification()
+        lead = cache.row_from(relation.model, lead_data)
+        qualification = cache.row_from(relation.related_model, qualification_data) if qualification_data else None
+        relation.set_cached_value(lead, qualification)  # known, None included: reading it runs no query
+        if qualification is not None:
+            relation.remote_field.set_cached_value(qualification, lead)
+        return lead
+
+    def _qualification(self) -> Any:
+        return apps.get_model(self.model_label)._meta.get_field("qualification")
 
     def conversion_stats(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, int]:
         return self.cached(LEAD_STATS, {"start": start_date, "end": end_date},

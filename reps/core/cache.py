@@ -8,7 +8,7 @@ A reader reads the generation before it queries the database, so a value it
 computed before a write committed is stored under the old generation, where
 nobody looks: a concurrent reader cannot re-cache stale data.
 
-Values are plain data (JSON: ids, dicts, lists), never model instances.
+Values are plain data (JSON: ids, dicts, lists; rows as row_data()), never model instances.
 
 Redis being down never fails a request: the read goes to the database, the
 failure is counted and logged at most once a minute, and the cache is left
@@ -17,6 +17,8 @@ process that failed to reach Redis bumps the epoch when Redis answers again,
 since invalidations it could not deliver may have been lost.
 """
 
+import datetime
+import decimal
 import hashlib
 import json
 import logging
@@ -28,7 +30,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache, caches
-from django.db import models, router, transaction
+from django.db import DEFAULT_DB_ALIAS, models, router, transaction
 from django_redis import get_redis_connection
 
 from reps.tenancy.state import gym_id_of
@@ -158,6 +160,26 @@ def _increment(keys: list[str]) -> None:
 def _digest(args: Any) -> str:
     text = json.dumps(args, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def row_data(instance: models.Model) -> dict[str, Any]:
+    """A row's columns as plain JSON data (moments to the microsecond, ids as text), for row_from()."""
+    data = {}
+    for field in instance._meta.concrete_fields:
+        value = getattr(instance, field.attname)
+        if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+            value = value.isoformat()
+        elif isinstance(value, (uuid.UUID, decimal.Decimal)):
+            value = str(value)
+        data[field.attname] = value
+    return data
+
+
+def row_from(model: type[models.Model], data: dict[str, Any]) -> models.Model:
+    """The instance row_data() described, as if read from the database (no query)."""
+    fields = model._meta.concrete_fields
+    return model.from_db(DEFAULT_DB_ALIAS, [field.attname for field in fields],
+                         [field.to_python(data[field.attname]) for field in fields])
 
 
 def cached_read(namespace: str, gym_id: uuid.UUID, args: Any, ttl: int, compute: Callable[[], Any],

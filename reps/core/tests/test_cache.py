@@ -25,7 +25,7 @@ from calls.models import CallLog
 from calls.querysets import call_repository
 from calls.services import update_call_status
 from calls.tests.factories import CallLogFactory
-from leads.models import LeadQualification
+from leads.models import Lead, LeadQualification
 from leads.querysets import lead_repository
 from leads.services import change_lead_status, create_lead, delete_lead, update_lead
 from leads.tests.factories import LeadFactory
@@ -79,6 +79,9 @@ WRITES = {
     "update_lead": lambda gym, lead, staff: update_lead(gym=gym, lead_id=lead.pk, data={"status": "qualified"}),
     "change_lead_status": lambda gym, lead, staff: change_lead_status(gym=gym, lead_id=lead.pk, status="lost"),
     "delete_lead": lambda gym, lead, staff: delete_lead(gym=gym, lead_id=lead.pk),
+    # Code that writes with a queryset's update() (the dispatcher marking a number do-not-call, say).
+    "update_leads_in_bulk": lambda gym, lead, staff: Lead.objects.for_gym(gym).filter(pk=lead.pk).update(
+        status="lost"),
     "qualify_lead": lambda gym, lead, staff: services.create(
         LeadQualification, gym=gym, data={"lead": lead, "score": 99}),
     "log_call": lambda gym, lead, staff: services.create(
@@ -95,10 +98,11 @@ WRITES = {
 
 # The seed's dependent invalidation: which writes make which namespace stale.
 AFFECTS = {
-    "lead_stats": ["create_lead", "update_lead", "change_lead_status", "delete_lead"],
-    "prioritized_leads": ["create_lead", "update_lead", "change_lead_status", "delete_lead", "qualify_lead",
-                          "log_call", "complete_call"],
-    "lead_dashboard": ["create_lead", "update_lead", "change_lead_status", "delete_lead", "book_appointment",
+    "lead_stats": ["create_lead", "update_lead", "change_lead_status", "delete_lead", "update_leads_in_bulk"],
+    "prioritized_leads": ["create_lead", "update_lead", "change_lead_status", "delete_lead", "update_leads_in_bulk",
+                          "qualify_lead", "log_call", "complete_call"],
+    "lead_dashboard": ["create_lead", "update_lead", "change_lead_status", "delete_lead", "update_leads_in_bulk",
+                       "book_appointment",
                        "reschedule_appointment", "cancel_appointment"],
     "call_metrics": ["log_call", "complete_call", "delete_lead"],
     "appointment_stats": ["book_appointment", "reschedule_appointment", "cancel_appointment", "delete_lead"],
@@ -170,7 +174,8 @@ def test_cached_values_are_plain_json(gym):
     redis = get_redis_connection("default")
     keys = [key for key in redis.scan_iter("*repo:prioritized_leads:*") if not key.endswith(b":lock")]
     assert len(keys) == 1
-    assert json.loads(redis.get(keys[0])) == [str(LeadFactory._meta.model.objects.for_gym(gym).get().pk)]
+    [[lead, qualification]] = json.loads(redis.get(keys[0]))  # a lead's columns, and its qualification's
+    assert lead["id"] == str(LeadFactory._meta.model.objects.for_gym(gym).get().pk) and qualification is None
 
 
 def test_a_reader_that_raced_a_write_cannot_cache_stale_data(gym):

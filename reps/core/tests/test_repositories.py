@@ -47,6 +47,27 @@ def test_the_setting_chooses_cached_or_plain_repositories_with_the_same_answers(
             assert appointment_repository(gym).stats(*WIDE)["scheduled"] == 0
 
 
+def test_a_cached_prioritized_list_is_the_rows_the_database_has_and_reads_no_table(
+        gym, settings, django_assert_num_queries):
+    settings.USE_CACHED_REPOSITORIES = True
+    LeadQualificationFactory(lead__gym=gym, score=90, qualified_at="2026-03-01T12:00:00.123456Z")
+    LeadFactory(gym=gym, last_interaction="2026-03-02T08:30:00.654321+02:00", notes="ünïcode")
+    with gym_transaction(gym):
+        fresh = LeadRepository(gym).prioritized()
+        lead_repository(gym).prioritized()  # caches it
+
+    with gym_transaction(gym), django_assert_num_queries(0):
+        cached = lead_repository(gym).prioritized()
+        qualifications = [getattr(lead, "qualification", None) for lead in cached]
+
+    def columns(row):
+        return None if row is None else {f.attname: getattr(row, f.attname) for f in row._meta.concrete_fields}
+
+    assert [columns(lead) for lead in cached] == [columns(lead) for lead in fresh]
+    assert [columns(q) for q in qualifications] == [columns(getattr(lead, "qualification", None)) for lead in fresh]
+    assert qualifications[0].lead is cached[0] and qualifications[1] is None
+
+
 @contextmanager
 def scope_then_transaction(gym):
     with gym_scope(gym), transaction.atomic():
