@@ -92,8 +92,16 @@ def due_call(lead, **extra):
                           **extra)
 
 
+def next_in_new_york(hour):
+    """The next time it is `hour` o'clock in New York: after the calls due_call() makes are due, whenever the
+    tests run (today's noon had passed for every test run after 17:00 UTC)."""
+    now = datetime.datetime.now(NEW_YORK)
+    moment = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    return moment if moment > now else moment + datetime.timedelta(days=1)
+
+
 def at_noon_in_new_york():
-    return datetime.datetime.now(NEW_YORK).replace(hour=12, minute=0, second=0, microsecond=0)
+    return next_in_new_york(12)
 
 
 def test_dispatch_sends_due_calls_to_the_platform(gym, callable_lead, fake_platform):
@@ -139,7 +147,7 @@ def test_dispatch_checks_consent_and_hours_at_the_last_moment(gym, callable_lead
     withdrawn.lead.do_not_call = True
     withdrawn.lead.save()
     late = due_call(callable_lead)
-    night = datetime.datetime.now(NEW_YORK).replace(hour=23, minute=0, second=0, microsecond=0)
+    night = next_in_new_york(23)
 
     counts = dispatch_due_calls(now=night)
 
