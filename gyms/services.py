@@ -53,7 +53,7 @@ def update_gym(*, gym: uuid.UUID, data: dict[str, Any]) -> Gym:
     row.save()
     for name, values in parts.items():
         model = SETTINGS_PARTS[name]
-        generic.update(model, gym=gym, object_id=model.objects.for_gym(gym).get().pk, data=values)
+        generic.update_row(model, gym=gym, object_id=model.objects.for_gym(gym).get().pk, data=values)
     # A new time zone moves every local day of every figure.
     invalidate_after(gym, everything())
     return row

@@ -31,12 +31,16 @@ LEAD_TRANSITIONS = {
 @gym_service
 def create_lead(*, gym: uuid.UUID, data: dict[str, Any]) -> Lead:
     """A new lead, in the starting status; its phone is stored in E.164 and must be new to the gym."""
+    return _create_lead(gym, data)
+
+
+def _create_lead(gym: uuid.UUID, data: dict[str, Any]) -> Lead:
     data = dict(data)
     status = data.pop("status", STARTING_STATUS)
     if status != STARTING_STATUS:
         raise ValidationError({"status": f"A lead starts as {STARTING_STATUS}; it moves on through its status"
                                          " changes (POST /api/v1/leads/{id}/status/)."})
-    lead: Lead = generic.create(Lead, gym=gym, data={**data, "status": status})
+    lead: Lead = generic.create_row(Lead, gym=gym, data={**data, "status": status})
     return lead
 
 
@@ -47,7 +51,10 @@ def update_lead(*, gym: uuid.UUID, lead_id: Any, data: dict[str, Any], actor: An
     The number of a lead who asked not to be called is changed only by an owner or a manager (the actor,
     when a person asks): else it could be moved off the lead, and the number come back as a new lead.
     """
+    return _update_lead(gym, lead_id, data, actor)
 
+
+def _update_lead(gym: uuid.UUID, lead_id: Any, data: dict[str, Any], actor: Any = None) -> Lead | None:
     def check(lead: Lead, data: dict[str, Any]) -> None:
         if "status" in data:
             check_transition(LEAD_TRANSITIONS, lead.status, data["status"], "lead status")
@@ -60,14 +67,14 @@ def update_lead(*, gym: uuid.UUID, lead_id: Any, data: dict[str, Any], actor: An
                 raise PermissionDenied("The lead asked not to be called: only an owner or a manager changes its"
                                        " phone number.")
 
-    lead: Lead | None = generic.update(Lead, gym=gym, object_id=lead_id, data=data, check=check)
+    lead: Lead | None = generic.update_row(Lead, gym=gym, object_id=lead_id, data=data, check=check)
     return lead
 
 
 @gym_service
 def change_lead_status(*, gym: uuid.UUID, lead_id: Any, status: str) -> Lead | None:
     """Move the gym's lead to `status` (LEAD_TRANSITIONS); None when the gym has no such lead."""
-    return update_lead(gym=gym, lead_id=lead_id, data={"status": status})
+    return _update_lead(gym, lead_id, {"status": status})
 
 
 @gym_service
@@ -97,12 +104,16 @@ def record_consent(*, gym: uuid.UUID, lead_id: Any, actor: Any, consent: bool, v
 @gym_service
 def delete_lead(*, gym: uuid.UUID, lead_id: Any) -> bool:
     """Delete the lead with its qualification, tags, calls and appointments."""
-    return generic.delete(Lead, gym=gym, object_id=lead_id)
+    return generic.delete_row(Lead, gym=gym, object_id=lead_id)
 
 
 @gym_service
 def set_lead_tags(*, gym: uuid.UUID, lead_id: Any, tag_ids: Iterable[Any]) -> Lead | None:
     """Replace the lead's tags with these tags of the same gym."""
+    return _set_lead_tags(gym, lead_id, tag_ids)
+
+
+def _set_lead_tags(gym: uuid.UUID, lead_id: Any, tag_ids: Iterable[Any]) -> Lead | None:
     lead = Lead.objects.for_gym(gym).select_for_update().get_by_id(lead_id)
     if lead is None:
         return None
@@ -122,8 +133,8 @@ def save_lead(*, gym: uuid.UUID, lead_id: Any = None, data: dict[str, Any], acto
     """Create (lead_id None) or update a lead, and replace its tags when data has "tags", in one transaction."""
     data = dict(data)
     tags = data.pop("tags", None)
-    lead = (create_lead(gym=gym, data=data) if lead_id is None
-            else update_lead(gym=gym, lead_id=lead_id, data=data, actor=actor))
+    # The services' bodies, in this service's transaction: no savepoint each.
+    lead = _create_lead(gym, data) if lead_id is None else _update_lead(gym, lead_id, data, actor)
     if lead is not None and tags is not None:
-        set_lead_tags(gym=gym, lead_id=lead.pk, tag_ids=[getattr(tag, "pk", tag) for tag in tags])
+        _set_lead_tags(gym, lead.pk, [getattr(tag, "pk", tag) for tag in tags])
     return lead

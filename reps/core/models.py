@@ -121,8 +121,14 @@ class TenantModel(BaseModel):
         references = {field.name for field, _ in self._gym_owned_references()}
         super().clean_fields(exclude=set(exclude or ()) | references)
 
+    # The generic services set this: the database's same-gym foreign keys (reps.tenancy.database) refuse
+    # another gym's row in the statement that writes, and the refusal is this same field error.
+    same_gym_checked_by_database = False
+
     def clean(self):
         super().clean()
+        if self.same_gym_checked_by_database:
+            return
         errors = {}
         for field, other_gym_id in self._related_gym_ids():
             if other_gym_id != self.gym_id:

@@ -29,7 +29,7 @@ from django.db import IntegrityError, models, transaction
 from reps.core.cache import affected_by, affected_by_delete, invalidate_after
 from reps.core.constraints import validation_error_of
 
-from .database import gym_scope, gym_transaction
+from .database import gym_scope, gym_transaction, require_gym_transaction
 from .state import ALL_GYMS, ScopeError, current_gym_id, gym_id_of
 
 P = ParamSpec("P")
@@ -75,8 +75,8 @@ def gym_service(function: Callable[..., Any] | None = None, *, atomic: bool = Tr
 PROTECTED_FIELDS = {"id", "pk", "gym", "gym_id", "created_at", "updated_at"}
 
 
-def _apply(instance: models.Model, data: dict[str, Any]) -> None:
-    """Set each field of `data` ("branch" or "branch_id" alike); unknown names are errors."""
+def _apply(instance: models.Model, data: dict[str, Any]) -> list[str]:
+    """Set each field of `data` ("branch" or "branch_id" alike); unknown names are errors. The fields set."""
     fields = {}
     for field in instance._meta.concrete_fields:
         if field.editable and field.name not in PROTECTED_FIELDS:
@@ -91,14 +91,17 @@ def _apply(instance: models.Model, data: dict[str, Any]) -> None:
         setattr(instance, name, value)
     if errors:
         raise ValidationError(errors)
+    return [fields[name].name for name in data if name in fields]
 
 
 def _save_checked(instance: models.Model, **save: Any) -> None:
-    """Validate the row's fields in Python, and save it; uniqueness, check constraints and foreign keys are
-    checked by the database itself in the statement that writes the row, and its refusal raised as the
-    ValidationError on the field (reps.core.constraints), not by a query per constraint beforehand."""
+    """Validate the row's fields in Python, and save it; uniqueness, check constraints and foreign keys (that
+    a related row is of the same gym, too) are checked by the database itself in the statement that writes
+    the row, and its refusal raised as the ValidationError on the field (reps.core.constraints), not by a
+    query per constraint beforehand."""
     set_relations = [field.name for field in instance._meta.concrete_fields
                      if field.is_relation and getattr(instance, field.attname) is not None]
+    instance.same_gym_checked_by_database = True  # type: ignore[attr-defined]
     instance.full_clean(exclude=set_relations, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():  # a savepoint: the refusal leaves the caller's transaction usable
@@ -110,9 +113,13 @@ def _save_checked(instance: models.Model, **save: Any) -> None:
         raise refusal from None
 
 
-@gym_service
-def create(model: type[M], *, gym: uuid.UUID, data: dict[str, Any]) -> M:
-    """A new row of `model` in `gym`, validated."""
+def create_row(model: type[M], *, gym: uuid.UUID, data: dict[str, Any]) -> M:
+    """A new row of `model` in `gym`, validated: the body of create(), for a service of that gym.
+
+    A service that writes through these runs them in its own transaction, without a savepoint of
+    their own (two round trips fewer per write); anywhere else they raise ScopeError.
+    """
+    require_gym_transaction(gym)
     instance = model(gym_id=gym)
     _apply(instance, data)
     _save_checked(instance, force_insert=True)
@@ -120,31 +127,51 @@ def create(model: type[M], *, gym: uuid.UUID, data: dict[str, Any]) -> M:
     return instance
 
 
-@gym_service
-def update(model: type[M], *, gym: uuid.UUID, object_id: Any, data: dict[str, Any],
-           check: Callable[[M, dict[str, Any]], None] | None = None) -> M | None:
+def update_row(model: type[M], *, gym: uuid.UUID, object_id: Any, data: dict[str, Any],
+               check: Callable[[M, dict[str, Any]], None] | None = None) -> M | None:
     """The gym's row with this id, updated and validated; None when the gym has no such row.
 
     `check(instance, data)`, if given, runs on the locked row before the
     change (a status transition rule, say) and raises to refuse it.
     """
+    require_gym_transaction(gym)
     instance = model.objects.for_gym(gym).select_for_update().get_by_id(object_id)  # type: ignore[attr-defined]
     if instance is None:
         return None
     if check is not None:
         check(instance, data)
-    _apply(instance, data)
-    _save_checked(instance)
+    changed = _apply(instance, data)
+    # Only what changed, and the time it did (the row is locked: nothing else changed meanwhile).
+    _save_checked(instance, update_fields=sorted({*changed, "updated_at"}))
     invalidate_after(gym, affected_by(model))
     return instance
 
 
-@gym_service
-def delete(model: type[models.Model], *, gym: uuid.UUID, object_id: Any) -> bool:
+def delete_row(model: type[models.Model], *, gym: uuid.UUID, object_id: Any) -> bool:
     """Delete the gym's row with this id (and what cascades from it); False when there is none."""
+    require_gym_transaction(gym)
     instance = model.objects.for_gym(gym).get_by_id(object_id)  # type: ignore[attr-defined]
     if instance is None:
         return False
     instance.delete()
     invalidate_after(gym, affected_by_delete(model))
     return True
+
+
+@gym_service
+def create(model: type[M], *, gym: uuid.UUID, data: dict[str, Any]) -> M:
+    """create_row() as a service: its own transaction, or a savepoint in the caller's."""
+    return create_row(model, gym=gym, data=data)
+
+
+@gym_service
+def update(model: type[M], *, gym: uuid.UUID, object_id: Any, data: dict[str, Any],
+           check: Callable[[M, dict[str, Any]], None] | None = None) -> M | None:
+    """update_row() as a service."""
+    return update_row(model, gym=gym, object_id=object_id, data=data, check=check)
+
+
+@gym_service
+def delete(model: type[models.Model], *, gym: uuid.UUID, object_id: Any) -> bool:
+    """delete_row() as a service."""
+    return delete_row(model, gym=gym, object_id=object_id)

@@ -92,3 +92,37 @@ def test_a_write_is_checked_by_the_database_in_its_own_statement_and_a_refusal_i
     assert [sql.split()[0] for sql in statements] == ["INSERT"], statements
     assert list(duplicate.value.message_dict) == ["phone"]
     assert Lead.objects.for_gym(gym).count() == 2  # the refusal left the transaction usable
+
+
+def test_every_reference_between_gym_rows_is_a_same_gym_key_the_database_checks_at_once(db):
+    """The generic services leave the same-gym check to the database: it must have one for every reference."""
+    from django.apps import apps
+    from django.db import connection
+
+    from reps.core.models import TenantModel
+
+    expected = set()
+    for model in apps.get_models():
+        if not issubclass(model, TenantModel):
+            continue
+        for field in model._meta.concrete_fields:
+            owned = field.is_relation and field.name != "gym" and any(
+                f.name == "gym" for f in field.related_model._meta.concrete_fields)
+            if owned:
+                expected.add(f"{model._meta.db_table}_{field.column}_same_gym"[:63])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT conname FROM pg_constraint WHERE contype = 'f' AND NOT condeferrable")
+        immediate = {row[0] for row in cursor.fetchall()}
+
+    assert len(expected) >= 8
+    assert expected <= immediate, sorted(expected - immediate)
+
+
+def test_another_gyms_row_is_refused_on_its_field_by_the_database(gym, other_gym):
+    lead = LeadFactory(gym=gym)
+    elsewhere = BranchFactory(gym=other_gym)
+
+    with pytest.raises(ValidationError) as raised:
+        services.update(Lead, gym=gym, object_id=lead.pk, data={"branch_id": elsewhere.pk})
+
+    assert raised.value.message_dict == {"branch": ["This branch belongs to another gym."]}
