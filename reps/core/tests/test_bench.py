@@ -49,7 +49,11 @@ def test_bench_runs_every_scenario_and_writes_json(tmp_path, settings):
     for expected in ["lead list page 80 (API, cursor)", "lead search: no match ('zzqx')", "prioritized leads",
                      "conversion stats, cached", "call metrics, 30 days, uncached", "lead dashboard, uncached",
                      "appointment conflict check", "lead detail with relationships (API)",
-                     "invalidate a gym's cache, 100,000 keys"]:
+                     "invalidate a gym's cache, 100,000 keys", "a page of 100 leads (API)",
+                     "lead page 20 by number (API)", "lead cursor page at depth 1,900 (API)",
+                     "create a lead (rolled back)", "update a lead (rolled back)",
+                     "an appointment's status change (rolled back)", "cached prioritized leads, hit",
+                     "cached prioritized leads, hit (API)"]:
         assert expected in names
     assert [(row["scenario"], row["naive"]) for row in results["results"] if row["median_ms"] is None] == []
     assert results["largest_gym"] == {"leads": 2000, "calls": 6000}
