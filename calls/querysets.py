@@ -4,6 +4,7 @@ import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
@@ -49,17 +50,28 @@ class CallLogQuerySet(TenantQuerySet):
         rows = (
             self.filter(start_time__gte=start, start_time__lt=end)
             .order_by()
-            .values("outcome")
+            .values_list("outcome")
             # COUNT(*), not COUNT(id): the id is not in the index, and the scan stays index-only.
             .annotate(calls=Count("*"), timed=Count("duration"), seconds=Sum("duration"))
         )
-        outcomes = dict.fromkeys(CallOutcome.values, 0)
-        total = timed = seconds = 0
-        for row in rows:
-            total, timed, seconds = total + row["calls"], timed + row["timed"], seconds + (row["seconds"] or 0)
-            if row["outcome"] in outcomes:
-                outcomes[row["outcome"]] = row["calls"]
-        return {"total_calls": total, "avg_duration": seconds // timed if timed else 0, "outcomes": outcomes}
+        return metrics_of((outcome, n, timed, seconds or 0) for outcome, n, timed, seconds in rows)
+
+
+def metrics_of(rows: Any) -> dict[str, Any]:
+    """The metrics from (outcome, calls, calls with a duration, their seconds) rows, one per outcome."""
+    outcomes = dict.fromkeys(CallOutcome.values, 0)
+    total = timed = seconds = 0
+    for outcome, n, n_timed, n_seconds in rows:
+        total, timed, seconds = total + n, timed + n_timed, seconds + n_seconds
+        if outcome in outcomes:
+            outcomes[outcome] += n
+    return {"total_calls": total, "avg_duration": seconds // timed if timed else 0, "outcomes": outcomes}
+
+
+def on_a_quarter_hour(moment: datetime.datetime) -> bool:
+    """Whether the moment begins a bucket (they start at every quarter of an hour in UTC)."""
+    moment = moment.astimezone(datetime.UTC)
+    return moment.minute % 15 == 0 and moment.second == 0 and moment.microsecond == 0
 
 
 class CallRepository(Repository):
@@ -69,7 +81,18 @@ class CallRepository(Repository):
         return list(self.objects.upcoming(limit))
 
     def metrics(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, Any]:
-        return self.objects.metrics(start_date, end_date)
+        """CallLogQuerySet.metrics(), summed from the counts calls_calllog's triggers keep per quarter of an hour
+        (calls migration 0005): a few ms for a month of 300,000 calls, rather than 40-50."""
+        calls = self.objects
+        start, end = local_day_bounds(start_date, end_date, calls.scoped_gym().timezone)
+        if not (on_a_quarter_hour(start) and on_a_quarter_hour(end)):
+            return calls.metrics(start_date, end_date)  # a zone whose days begin at odd minutes (none today)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT outcome, SUM(calls), SUM(timed), SUM(seconds) FROM calls_metricsbucket"
+                           " WHERE gym_id = %s AND bucket >= %s AND bucket < %s GROUP BY outcome",
+                           [self.gym_id, start, end])
+            rows = cursor.fetchall()
+        return metrics_of((outcome, int(n), int(timed), int(seconds)) for outcome, n, timed, seconds in rows)
 
 
 class CachedCallRepository(CachedRepository, CallRepository):

@@ -157,3 +157,70 @@ def test_update_call_status_never_touches_another_gyms_call(gym, other_gym):
     assert update_call_status(gym=gym, call_id="garbage", status="failed") is None
     theirs.refresh_from_db()
     assert theirs.status == "scheduled"
+
+
+# --- the counts calls_calllog's triggers keep (calls migration 0005) ------------------------------
+
+ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu"]
+
+
+def metrics_both_ways(gym, start, end):
+    """(from the counts, as the repository reads them; from the calls themselves) in the gym's transaction."""
+    from calls.querysets import CallRepository
+    from reps.tenancy.database import gym_transaction
+
+    with gym_transaction(gym):
+        return CallRepository(gym).metrics(start, end), calls(gym).metrics(start, end)
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_the_counted_metrics_are_the_calls_metrics_after_any_writes(gym, other_gym, zone):
+    import random
+
+    from calls.choices import CallOutcome
+    from leads.services import delete_lead
+
+    gym.timezone = zone
+    gym.save(update_fields=["timezone"])
+    rng = random.Random(zone)
+    base = datetime.datetime(2026, 3, 7, tzinfo=datetime.UTC)  # across New York's change to summer time
+
+    def moment():
+        return None if rng.random() < 0.1 else base + datetime.timedelta(minutes=rng.randrange(0, 60 * 24 * 5))
+
+    def fields():
+        return {"start_time": moment(), "outcome": rng.choice([*CallOutcome.values, ""]),
+                "duration": rng.choice([None, 0, 30, 95])}
+
+    leads = [LeadFactory(gym=gym) for _ in range(3)]
+    made = [CallLogFactory(lead=rng.choice(leads), **fields()) for _ in range(40)]
+    CallLogFactory(lead__gym=other_gym, start_time=base + datetime.timedelta(hours=30), outcome="other", duration=9)
+    for call in made[:15]:  # moved, re-outcomed, re-timed; saved whole or in part
+        for name, value in fields().items():
+            setattr(call, name, value)
+        call.save()
+    calls(gym).filter(pk__in=[call.pk for call in made[15:20]]).update(outcome="voicemail", duration=None)
+    CallLog.objects.unscoped().filter(pk__in=[call.pk for call in made[20:25]]).delete()
+    delete_lead(gym=gym, lead_id=leads[0].pk)  # its calls go with it
+
+    for start, end in [("2026-03-07", "2026-03-07"), ("2026-03-06", "2026-03-11"), ("2026-03-08", "2026-03-09")]:
+        counted, computed = metrics_both_ways(gym, start, end)
+        assert counted == computed, (zone, start, end)
+    assert metrics_both_ways(gym, "2026-03-01", "2026-03-31")[0]["total_calls"] == calls(gym).filter(
+        start_time__isnull=False).count()
+
+
+def test_the_application_role_reads_its_gyms_counts_only_and_writes_none(gym, other_gym):
+    from django.db import DatabaseError, connection, transaction
+
+    from reps.tenancy.database import gym_transaction
+
+    CallLogFactory(lead__gym=gym, start_time=NOW, outcome="other")
+    CallLogFactory(lead__gym=other_gym, start_time=NOW, outcome="other")
+
+    with gym_transaction(gym), connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT gym_id FROM calls_metricsbucket")
+        assert cursor.fetchall() == [(gym.pk,)]
+        for statement in ["UPDATE calls_metricsbucket SET calls = calls + 1", "DELETE FROM calls_metricsbucket"]:
+            with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+                cursor.execute(statement)

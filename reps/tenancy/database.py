@@ -315,10 +315,11 @@ def application_role() -> str:
 # the sessions (reached one key at a time through reps.core.sessions), and the platform admin's log, which
 # names objects of every gym.
 OUT_OF_REACH = ("reps_gym_context_key", "django_session", "django_admin_log")
-# The tables the application role may read but not write: the migrations' record, and what every gym
-# shares (the roles, whose names grant the API's permissions; Django's groups, permissions, content types).
+# The tables the application role may read but not write: the migrations' record, what every gym
+# shares (the roles, whose names grant the API's permissions; Django's groups, permissions, content types),
+# and the call metrics' counts, which only calls_calllog's triggers keep (calls migration 0005).
 READ_ONLY = ("django_migrations", "accounts_role", "auth_group", "auth_group_permissions", "auth_permission",
-             "django_content_type")
+             "django_content_type", "calls_metricsbucket")
 
 
 def grant_application_role(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
