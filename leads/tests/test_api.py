@@ -242,7 +242,7 @@ def test_a_page_of_leads_shows_the_tags_and_score_their_details_show_and_reads_t
 
     assert len(listed) == 2
     page_queries = [query["sql"] for query in queries if 'FROM "leads_' in query["sql"]]
-    assert len(page_queries) == 2 and "COUNT(*)" in page_queries[0]  # the count, then the page with everything
+    assert len(page_queries) == 1  # the page with everything (a page that is not full needs no count)
     for lead_id, row in listed.items():
         detail = api.get(f"/api/v1/leads/{lead_id}/").json()
         assert row["tags"] == [tag["id"] for tag in detail["tag_details"]]

@@ -85,7 +85,8 @@ class NumberedPages(PageNumberPagination):
 
     `count` is exact up to API_COUNT_LIMIT rows, and on the last page; beyond, it says how many rows
     there are at least, with `"count_exact": false` (a gym's 100,000 leads took longer to count than a
-    page took to read). `next` is right either way. Pages after the first read their ids first (rows_at).
+    page took to read). `next` is right either way. Pages after the first read their ids first (rows_at);
+    a first page with fewer rows than its size is the whole list, and needs no count.
     """
 
     page_size_query_param = "page_size"
@@ -102,13 +103,19 @@ class NumberedPages(PageNumberPagination):
         # Far enough to know whether this page exists and whether another follows it.
         stop_after = None if number == "last" else max(int(settings.API_COUNT_LIMIT), int(number) * size)
         self.paginator = paginator = CountThatStops(queryset, size, stop_after)
+        first = None
+        if number == "1":
+            # A first page that is not full is the whole list: no COUNT (most searches, small lists).
+            first = list(queryset[:size])
+            if len(first) < size:
+                paginator.__dict__["count"] = len(first)
         try:
             self.page = paginator.page(paginator.num_pages if number == "last" else int(number))
         except InvalidPage:  # past the end: then the count was not stopped
             raise NotFound(f"No page {number}: this list has {paginator.num_pages} (of {size} rows).") from None
         if paginator.num_pages > 1 and self.template is not None:
             self.display_page_controls = True
-        return rows_at(queryset, self.page.start_index() - 1, size)
+        return first if first is not None else rows_at(queryset, self.page.start_index() - 1, size)
 
     def get_paginated_response(self, data: Any) -> Response:
         paginator = self.paginator

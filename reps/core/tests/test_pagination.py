@@ -234,6 +234,19 @@ def test_a_list_within_the_limit_counts_exactly(api, gym, settings):
     assert body["count"] == 10 and "count_exact" not in body
 
 
+def test_a_first_page_that_is_not_full_is_the_whole_list_and_is_not_counted(api, gym):
+    make_rows(gym, "leads", 7, lambda column, pool, n: pool[n % len(pool)])
+
+    with CaptureQueriesContext(connection) as short:
+        whole = api.get("/api/v1/leads/?page_size=10").json()
+    with CaptureQueriesContext(connection) as full:
+        first = api.get("/api/v1/leads/?page_size=7").json()
+
+    assert (whole["count"], len(whole["results"]), whole["next"]) == (7, 7, None)
+    assert not any("COUNT(" in query["sql"] for query in short)
+    assert first["count"] == 7 and any("COUNT(" in query["sql"] for query in full)  # full: there may be more
+
+
 def test_pages_after_the_first_read_their_ids_then_their_rows(api, gym, django_assert_num_queries):
     make_rows(gym, "leads", 12, lambda column, pool, n: pool[n % len(pool)])
     first = api.get("/api/v1/leads/?page_size=5").json()
