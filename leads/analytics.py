@@ -57,7 +57,7 @@ conversion_rates AS (
     WHERE total > %(min_source_leads)s
 )
 SELECT json_build_object(
-    'lead_counts', (SELECT json_object_agg(status, count) FROM status_counts),
+    'lead_counts', (SELECT json_object_agg(status, count ORDER BY status) FROM status_counts),
     'daily_leads', COALESCE(
         (SELECT json_agg(json_build_object('date', days.day, 'count', COALESCE(counted_days.count, 0))
                          ORDER BY days.day)

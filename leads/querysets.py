@@ -184,8 +184,10 @@ class CachedLeadRepository(CachedRepository, LeadRepository):
     def prioritized(self, limit: int = 20) -> list[Any]:
         # The leads and their qualifications are cached as rows: a hit reads no table. Every write to a
         # lead, a qualification or a call (services and queryset updates alike) invalidates them.
+        relation = self._qualification()
         return self.cached(
-            PRIORITIZED_LEADS, {"limit": limit}, lambda: LeadRepository.prioritized(self, limit),
+            PRIORITIZED_LEADS, {"limit": limit, "rows": cache.row_format(relation.model, relation.related_model)},
+            lambda: LeadRepository.prioritized(self, limit),
             encode=lambda leads: [self._row_data(lead) for lead in leads],
             decode=lambda rows: [self._lead_from(*row) for row in rows],
         )

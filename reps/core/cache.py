@@ -68,7 +68,8 @@ def affected_by(model: type[models.Model]) -> tuple[str, ...]:
 
 
 def affected_by_delete(model: type[models.Model]) -> tuple[str, ...]:
-    """What deleting a row of `model` makes stale: its namespaces and those of every row it takes with it."""
+    """What deleting a row of `model` makes stale: its namespaces and those of every row it takes with it or
+    changes (SET_NULL), and so on."""
     found: set[str] = set()
     seen: set[type[models.Model]] = set()
     pending = [model]
@@ -78,8 +79,9 @@ def affected_by_delete(model: type[models.Model]) -> tuple[str, ...]:
             continue
         seen.add(current)
         found.update(affected_by(current))
+        # What goes with it, and what is changed by its going (a lead whose branch is deleted loses it).
         pending += [relation.related_model for relation in current._meta.related_objects  # type: ignore[misc]
-                    if getattr(relation, "on_delete", None) is models.CASCADE]
+                    if getattr(relation, "on_delete", None) is not models.DO_NOTHING]
     return tuple(sorted(found))
 
 
@@ -160,6 +162,12 @@ def _increment(keys: list[str]) -> None:
 def _digest(args: Any) -> str:
     text = json.dumps(args, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def row_format(*models_: type[models.Model]) -> str:
+    """A name for the columns row_data() stores of these models: a cached read keys its rows with it, so that
+    after a migration (or a deploy that changes what is stored) old entries are never read back."""
+    return _digest([[field.attname for field in model._meta.concrete_fields] for model in models_])
 
 
 def row_data(instance: models.Model) -> dict[str, Any]:
@@ -245,6 +253,19 @@ def invalidate(gym_id: uuid.UUID, namespaces: Iterable[str]) -> None:
         _guarded("invalidate", _increment, keys, lost_invalidation=True)
     except CacheDown:
         health.lost_invalidations = True  # also when the breaker was already open
+
+
+def invalidate_everywhere_after() -> None:
+    """Make every cached value of every gym unreadable when the current transaction commits (a new epoch):
+    for a write whose gyms are not known (a platform job's update of many gyms' rows)."""
+    transaction.on_commit(_invalidate_everywhere, using=router.db_for_write(None))  # type: ignore[arg-type]
+
+
+def _invalidate_everywhere() -> None:
+    try:
+        _guarded("invalidate", _increment, [EPOCH_KEY], lost_invalidation=True)
+    except CacheDown:
+        health.lost_invalidations = True
 
 
 def invalidate_after(gym: Any, namespaces: Iterable[str]) -> None:

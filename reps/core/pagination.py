@@ -40,9 +40,13 @@ def page_size(request: Request) -> int:
     size = request.query_params.get("page_size")
     if size in (None, ""):
         return int(settings.API_PAGE_SIZE)
-    if not (size.isdigit() and int(size) >= 1):
+    if not (size.isascii() and size.isdigit() and int(size) >= 1):
         raise ValidationError({"page_size": [f"A whole number from 1 (at most {settings.API_MAX_PAGE_SIZE} are sent)."]})
     return min(int(size), int(settings.API_MAX_PAGE_SIZE))
+
+
+# More rows than any list holds (and than PostgreSQL's LIMIT takes): a page past them is a 404 at once.
+MAX_ROWS = 2**62
 
 
 def rows_at(queryset: QuerySet[Any], offset: int, size: int) -> list[Any]:
@@ -97,9 +101,11 @@ class NumberedPages(PageNumberPagination):
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
         number = request.query_params.get(self.page_query_param) or "1"
-        if number != "last" and not (number.isdigit() and int(number) >= 1):
+        if number != "last" and not (number.isascii() and number.isdigit() and int(number) >= 1):
             raise ValidationError({self.page_query_param: ["A whole number from 1, or 'last'."]})
         self.request, size = request, page_size(request)
+        if number != "last" and int(number) * size > MAX_ROWS:
+            raise NotFound(f"No page {number}: no list has that many rows.")
         # Far enough to know whether this page exists and whether another follows it.
         stop_after = None if number == "last" else max(int(settings.API_COUNT_LIMIT), int(number) * size)
         self.paginator = paginator = CountThatStops(queryset, size, stop_after)

@@ -13,11 +13,15 @@ ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
 class JSONRenderer(DRFJSONRenderer):
-    """DRF's JSON, the same bytes, written by orjson: a page of 100 leads in 0.03 ms rather than 0.4.
+    """DRF's JSON written by orjson: a page of 100 leads in 0.03 ms rather than 0.4.
 
-    What orjson does not write itself (dates and times outside serializers, decimals, lazy strings) goes
-    through DRF's encoder, as before; a pretty-printed answer (`Accept: application/json; indent=4`) and
-    anything orjson refuses (an integer wider than 64 bits) are DRF's own rendering.
+    The same bytes for what the views answer (reps/core/tests/test_serializers.py compares every list
+    and detail). What orjson does not write itself (dates and times outside serializers, decimals, lazy
+    strings) goes through DRF's encoder, as before; a pretty-printed answer (`Accept: application/json;
+    indent=4`) and anything orjson refuses (an integer wider than 64 bits) are DRF's own rendering.
+    Where the two differ: orjson writes a float in its shortest form (1e-7, not 1e-07; 0.00001, not
+    1e-05), and NaN and infinities as null where DRF's strict JSON refuses them (a 500); no view answers
+    either.
     """
 
     def render(self, data: Any, accepted_media_type: str | None = None,

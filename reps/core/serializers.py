@@ -125,7 +125,8 @@ class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             return super().to_representation(instance)
         plan = self.__dict__.get("_plan")
         if plan is None:
-            plan = self.__dict__["_plan"] = [self._plan_of(field) for field in self._readable_fields]
+            columns = self._columns()
+            plan = self.__dict__["_plan"] = [self._plan_of(field, columns) for field in self._readable_fields]
         zone = timezone.get_current_timezone()
         answer: dict[str, Any] = {}
         for name, attribute, kind, field in plan:
@@ -140,7 +141,11 @@ class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             elif value is None:
                 answer[name] = None
             elif kind is datetime.datetime and type(value) is datetime.datetime and value.tzinfo is not None:
-                text = value.astimezone(zone).isoformat()
+                try:
+                    text = value.astimezone(zone).isoformat()
+                except OverflowError:  # DRF's own error for it
+                    answer[name] = field.to_representation(value)
+                    continue
                 answer[name] = text[:-6] + "Z" if text.endswith("+00:00") else text
             elif kind is uuid.UUID and type(value) is uuid.UUID:
                 answer[name] = str(value)
@@ -151,11 +156,14 @@ class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return answer
 
     @staticmethod
-    def _plan_of(field: serializers.Field) -> tuple[str, str, type | None, serializers.Field]:
-        """(name, attribute, the type answered as it is or how, field); no type: DRF's own way."""
+    def _plan_of(field: serializers.Field, columns: set[str]) -> tuple[str, str, type | None, serializers.Field]:
+        """(name, attribute, the type answered as it is or how, field); no type: DRF's own way.
+
+        Only the model's own columns: a method or property (DRF calls those) goes DRF's way.
+        """
         source = field.source_attrs
         kind: type | None = None
-        if len(source) == 1:
+        if len(source) == 1 and source[0] in columns:
             if type(field) is MomentField:
                 if getattr(field, "format", api_settings.DATETIME_FORMAT).lower() == ISO_8601 and not hasattr(field, "timezone"):
                     kind = datetime.datetime
@@ -166,6 +174,11 @@ class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             else:
                 kind = AS_IS.get(type(field))
         return str(field.field_name), source[0] if kind else "", kind, field
+
+    def _columns(self) -> set[str]:
+        """The names of the model's columns: the attributes that are plain values, never methods."""
+        model = getattr(getattr(self, "Meta", None), "model", None)
+        return {name for field in model._meta.concrete_fields for name in (field.name, field.attname)} if model else set()
 
 
 # Fields whose answer is the attribute itself when it has exactly this type (DRF's to_representation

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.db import models
 
-from reps.core.cache import affected_by, affected_by_delete, invalidate_after
+from reps.core.cache import affected_by, affected_by_delete, invalidate_after, invalidate_everywhere_after
 from reps.core.dates import local_day_bounds
 from reps.core.exceptions import DomainError
 from reps.core.pagination import rows_at
@@ -82,21 +82,29 @@ class TenantQuerySet(models.QuerySet[Any]):
 
     def update(self, **kwargs: Any) -> int:
         self._check_scope()
+        updated = super().update(**kwargs)
         self._invalidate_on_commit(affected_by(self.model))
-        return super().update(**kwargs)
+        return updated
 
     def delete(self) -> tuple[int, dict[str, int]]:
         self._check_scope()
+        deleted = super().delete()
         self._invalidate_on_commit(affected_by_delete(self.model))
-        return super().delete()
+        return deleted
 
     def _invalidate_on_commit(self, namespaces: tuple[str, ...]) -> None:
-        """What a write of these rows makes stale in the gym's cache, as the services do for their writes: a
-        cached read (the prioritized leads' rows) must not outlive a lead marked do-not-call here."""
+        """What a write of these rows makes stale in the cache, as the services do for their writes: a cached
+        read (the prioritized leads' rows) must not outlive a lead marked do-not-call here. Registered after
+        the write, so that outside a transaction it follows it. A write of rows of no one gym (unscoped,
+        platform code) makes every gym's cache stale."""
+        if not namespaces:
+            return
         current = current_gym_id()
         gym_id = self._gym_id or (current if current is not ALL_GYMS else None)
         if gym_id is not None:
             invalidate_after(gym_id, namespaces)
+        else:
+            invalidate_everywhere_after()
 
     def explain(self, **options: Any) -> str:
         self._check_scope()

@@ -167,6 +167,33 @@ def test_gyms_never_share_or_invalidate_each_others_values(gym, other_gym, djang
     assert READS["lead_stats"](gym)["new"] == 2
 
 
+def test_a_lead_changed_by_a_deleted_branch_or_a_platform_update_is_not_served_from_the_cache(
+        gym, django_capture_on_commit_callbacks):
+    from gyms.models import Branch
+    from gyms.tests.factories import BranchFactory
+    from reps.tenancy.state import all_gyms
+
+    lead = LeadFactory(gym=gym, branch=BranchFactory(gym=gym), status="contacted")
+    read = in_gym(lambda gym: [(row.pk, row.branch_id, row.do_not_call) for row in lead_repository(gym).prioritized()])
+    assert read(gym) == [(lead.pk, lead.branch_id, False)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete(Branch, gym=gym, object_id=lead.branch_id)  # the lead's branch is set to none
+    assert read(gym) == [(lead.pk, None, False)]
+
+    with django_capture_on_commit_callbacks(execute=True), all_gyms():  # platform code, no one gym
+        Lead.objects.unscoped().filter(phone=lead.phone).update(do_not_call=True)
+    assert read(gym) == [(lead.pk, None, True)]
+
+
+def test_an_entry_cached_in_another_format_is_never_read_back(gym):
+    lead = LeadFactory(gym=gym, status="contacted")
+    # What the code before rows were cached stored under the same namespace: a list of ids.
+    cached_read("prioritized_leads", gym.pk, {"limit": 20}, 60, lambda: [str(lead.pk)])
+
+    assert READS["prioritized_leads"](gym) == [(lead.pk, "contacted")]
+
+
 def test_cached_values_are_plain_json(gym):
     LeadFactory(gym=gym)
     READS["prioritized_leads"](gym)

@@ -225,6 +225,14 @@ def test_a_long_list_counts_up_to_the_limit_and_says_so_and_its_links_stay_right
     assert set(walk(api, "/api/v1/leads/?page_size=4")) == set(mine)
 
 
+def test_a_page_past_any_list_is_a_404_and_a_number_not_in_ascii_digits_a_400(api, gym):
+    assert api.get("/api/v1/leads/?page=100000000000000000&page_size=100").status_code == 404
+    for malformed in ("\u00b2", "\u0663", "1\u00b2"):  # isdigit() holds for these; int() does not take them all
+        for name in ("page", "page_size"):
+            response = api.get(f"/api/v1/leads/?{name}={malformed}")
+            assert response.status_code == 400 and name in response.json()["errors"], (name, malformed)
+
+
 def test_a_list_within_the_limit_counts_exactly(api, gym, settings):
     settings.API_COUNT_LIMIT = 10
     make_rows(gym, "leads", 10, lambda column, pool, n: pool[n % len(pool)])

@@ -68,3 +68,22 @@ def test_the_renderer_writes_drfs_bytes_for_anything_a_view_answers():
     assert JSONRenderer().render({"big": 2**70}) == DRFJSONRenderer().render({"big": 2**70})  # orjson's refusal
     assert JSONRenderer().render({"a": 1}, "application/json; indent=2") == DRFJSONRenderer().render(
         {"a": 1}, "application/json; indent=2")
+
+
+def test_a_method_or_property_as_a_source_is_answered_as_drf_answers_it(gym, monkeypatch):
+    from leads.models import Lead
+    from leads.tests.factories import LeadFactory
+
+    class Shown(StrictModelSerializer):
+        status_label = serializers.CharField(source="get_status_display")
+        region = serializers.CharField(source="phone_region", allow_null=True)
+
+        class Meta:
+            model = Lead
+            fields = ["id", "status", "status_label", "region", "created_at"]
+
+    lead = LeadFactory(gym=gym)
+    quick = Shown(lead).data
+    monkeypatch.setattr(StrictModelSerializer, "to_representation", serializers.ModelSerializer.to_representation)
+
+    assert quick == Shown(lead).data and quick["status_label"] == "New"
