@@ -30,6 +30,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .constraints import constraint_info, constraint_name
 from .exceptions import DomainError
+from .parsers import PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +58,6 @@ class DomainRefusal(exceptions.APIException):
 # deadlock_detected, serialization_failure
 CONCURRENCY_FAILURES = {"40P01", "40001"}
 QUERY_CANCELED = "57014"  # statement_timeout
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The body is larger than this API takes (API_MAX_BODY_BYTES); upload files as multipart."
-    default_code = "too_large"
 
 
 class ServiceUnavailable(exceptions.APIException):

@@ -11,12 +11,18 @@ import json
 from typing import Any
 
 from django.conf import settings
+from rest_framework import exceptions, status
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from .errors import PayloadTooLarge
-
 MAX_JSON_DEPTH = 32
+
+
+# Here, not in reps.core.errors: that imports DRF's views, whose settings import this module.
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The body is larger than this API takes (API_MAX_BODY_BYTES); upload files as multipart."
+    default_code = "too_large"
 
 
 def json_depth(value: Any) -> int:
