@@ -14,6 +14,7 @@ from typing import Any
 import django_filters
 from django.db.models import F, QuerySet
 from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
@@ -40,6 +41,18 @@ def ordering_terms(model: Any, fields: list[str]) -> list[Any]:
         else:
             terms.append(name)
     return terms
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, which builds no FilterSet (a form, and a deep copy of every filter) for a
+    request that names none of its filters: about 1 ms of every plain list. None of the filters has a
+    default, so without their parameters the rows are the same."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None and set(request.query_params).isdisjoint(filterset_class.base_filters):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
 
 
 class StrictOrderingFilter(OrderingFilter):
