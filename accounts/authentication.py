@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
+from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
@@ -23,9 +24,10 @@ from knox.crypto import hash_token
 from knox.settings import CONSTANTS, knox_settings
 from rest_framework.exceptions import AuthenticationFailed
 
+from reps.core.cache import row_from
 from reps.tenancy.database import gym_of, gym_scope, set_transaction_gym_of
 
-from .models import ApiToken, User
+from .models import ApiToken, Role, User
 from .querysets import canonical_email
 
 LAST_USE_PRECISION = datetime.timedelta(minutes=1)
@@ -41,8 +43,7 @@ class ApiTokenAuthentication(knox_auth.TokenAuthentication):
     def authenticate_credentials(self, token: bytes) -> tuple[User, ApiToken]:
         raw = token.decode("utf-8", "replace")
         set_transaction_gym_of("token", raw)
-        api_token = (ApiToken.objects.select_related("user__gym", "user__role")
-                     .filter(token_key=raw[:CONSTANTS.TOKEN_KEY_LENGTH], digest=hash_token(raw)).first())
+        api_token = token_of(raw[:CONSTANTS.TOKEN_KEY_LENGTH], hash_token(raw))
         if api_token is None:
             raise AuthenticationFailed("Invalid token.")
         now = timezone.now()
@@ -55,6 +56,28 @@ class ApiTokenAuthentication(knox_auth.TokenAuthentication):
         if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USE_PRECISION:
             ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
         return api_token.user, api_token
+
+
+def token_of(key: str, digest: str) -> ApiToken | None:
+    """The token with this key and digest, with its user, gym and role, if its user is of the transaction's gym.
+
+    What `ApiToken.objects.select_related("user__gym", "user__role").filter(...)` reads under row-level
+    security, in one statement that plans no policy (accounts migration 0005): 1 ms less per request.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reps_token_row(%s, %s)", [key, digest])
+        found = cursor.fetchone()[0]
+    if found is None:
+        return None
+    user = row_from(User, found["user"])
+    user_field, role_field, gym_field = (ApiToken._meta.get_field("user"), User._meta.get_field("role"),
+                                         User._meta.get_field("gym"))
+    gym_model: Any = gym_field.related_model
+    gym_field.set_cached_value(user, row_from(gym_model, found["gym"]))
+    role_field.set_cached_value(user, row_from(Role, found["role"]) if found["role"] else None)
+    api_token = row_from(ApiToken, found["token"])
+    user_field.set_cached_value(api_token, user)
+    return api_token  # type: ignore[return-value]
 
 
 class GymUserBackend(ModelBackend):

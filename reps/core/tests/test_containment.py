@@ -255,3 +255,35 @@ def watcher_settings():
     database = connection.settings_dict
     return {"host": database["HOST"], "port": database["PORT"] or 5432, "user": database["USER"],
             "dbname": database["NAME"]}
+
+
+@pytest.mark.django_db
+def test_a_tokens_row_is_read_only_with_its_key_and_digest_and_only_in_its_users_gym(gym, other_gym):
+    from knox.crypto import hash_token
+    from knox.settings import CONSTANTS
+
+    from accounts.authentication import token_of
+
+    mine = api_token(UserFactory(gym=gym))
+    theirs = api_token(UserFactory(gym=other_gym))
+
+    def row(token, digest=None):
+        return token_of(token[:CONSTANTS.TOKEN_KEY_LENGTH], digest or hash_token(token))
+
+    with transaction.atomic():
+        set_transaction_gym(gym.pk)
+        found = row(mine)
+        assert found is not None and found.user.gym_id == gym.pk and found.user.gym.pk == gym.pk
+        orm = type(found).objects.select_related("user__gym", "user__role").get(pk=found.pk)
+
+        def columns(instance):
+            return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+        for ours, theirs_ in [(found, orm), (found.user, orm.user), (found.user.gym, orm.user.gym),
+                              (found.user.role, orm.user.role)]:
+            assert columns(ours) == columns(theirs_)  # what the ORM reads, to the microsecond
+        assert row(theirs) is None  # another gym's token, in this gym's transaction
+        assert row(mine, digest=hash_token(mine + "x")) is None  # the key without the rest of the token
+        set_transaction_gym(None)
+        assert row(mine) is None  # no gym: nothing
+        transaction.set_rollback(True)
