@@ -19,6 +19,7 @@ since invalidations it could not deliver may have been lost.
 
 import datetime
 import decimal
+import functools
 import hashlib
 import json
 import logging
@@ -185,9 +186,42 @@ def row_data(instance: models.Model) -> dict[str, Any]:
 
 def row_from(model: type[models.Model], data: dict[str, Any]) -> models.Model:
     """The instance row_data() described, as if read from the database (no query)."""
-    fields = model._meta.concrete_fields
-    return model.from_db(DEFAULT_DB_ALIAS, [field.attname for field in fields],
-                         [field.to_python(data[field.attname]) for field in fields])
+    names, readers = _readers(model)
+    return model.from_db(DEFAULT_DB_ALIAS, names, [read(data[name]) for name, read in zip(names, readers, strict=True)])
+
+
+@functools.cache
+def _readers(model: type[models.Model]) -> tuple[list[str], list[Callable[[Any], Any]]]:
+    """Each column's name, and what turns its row_data() value back: what the field's to_python() does,
+    the common cases without its checks (a moment's ISO text, an id's text)."""
+    names: list[str] = []
+    readers: list[Callable[[Any], Any]] = []
+    for field in model._meta.concrete_fields:
+        target = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
+        if isinstance(target, models.DateTimeField):
+            readers.append(_read_moment)
+        elif isinstance(target, models.UUIDField):
+            readers.append(_read_id)
+        elif isinstance(target, (models.CharField, models.TextField, models.BooleanField, models.IntegerField)):
+            readers.append(_read_plain(field.to_python))
+        else:
+            readers.append(field.to_python)
+        names.append(field.attname)
+    return names, readers
+
+
+def _read_moment(value: Any) -> Any:
+    return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _read_id(value: Any) -> Any:
+    return uuid.UUID(value) if isinstance(value, str) else value
+
+
+def _read_plain(to_python: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def read(value: Any) -> Any:
+        return value if value is None or type(value) in (str, bool, int) else to_python(value)
+    return read
 
 
 def cached_read(namespace: str, gym_id: uuid.UUID, args: Any, ttl: int, compute: Callable[[], Any],
