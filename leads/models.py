@@ -65,13 +65,15 @@ class Lead(TenantModel):
             # Newest first down to the id that breaks ties: numbered and cursor pages walk it without a sort,
             # and deep pages read their ids from it alone.
             models.Index(fields=["gym", "-created_at", "-id"], name="lead_gym_created_id_idx"),
-            # search(): substring matches through trigrams (icontains is UPPER(col) LIKE UPPER(%s)).
-            # Without the gym: a rare fragment is found at once across all gyms; for a common one the
-            # planner walks the gym's newest leads instead (lead_gym_created_id_idx).
-            GinIndex(OpClass(Upper("first_name"), name="gin_trgm_ops"), name="lead_first_name_trgm_idx"),
-            GinIndex(OpClass(Upper("last_name"), name="gin_trgm_ops"), name="lead_last_name_trgm_idx"),
-            GinIndex(OpClass(Upper("email"), name="gin_trgm_ops"), name="lead_email_trgm_idx"),
-            GinIndex(OpClass(F("phone"), name="gin_trgm_ops"), name="lead_phone_trgm_idx"),
+            # search(): substring matches through trigrams (icontains is UPPER(col) LIKE UPPER(%s)), the gym
+            # first (btree_gin): a fragment's matches are the gym's own, not every gym's to be sifted (on
+            # 200 gyms' million leads, "smi" read 18,937 matches for the gym's 2,022: 7.7 -> 4.1 ms). For
+            # a common fragment's newest few the planner may walk the gym's newest leads instead
+            # (lead_gym_created_id_idx). Without a gym (the platform's admin) the trigrams still serve.
+            GinIndex(F("gym"), OpClass(Upper("first_name"), name="gin_trgm_ops"), name="lead_gym_first_name_trgm_idx"),
+            GinIndex(F("gym"), OpClass(Upper("last_name"), name="gin_trgm_ops"), name="lead_gym_last_name_trgm_idx"),
+            GinIndex(F("gym"), OpClass(Upper("email"), name="gin_trgm_ops"), name="lead_gym_email_trgm_idx"),
+            GinIndex(F("gym"), OpClass(F("phone"), name="gin_trgm_ops"), name="lead_gym_phone_trgm_idx"),
             # lead_dashboard(): conversion by source and counts by status from the index alone.
             models.Index(fields=["gym", "source", "status"], name="lead_gym_source_status_idx"),
         ]

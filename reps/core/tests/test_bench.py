@@ -109,8 +109,8 @@ def test_lead_search_reaches_the_trigram_indexes_at_100000_leads():
         with gym_scope(largest):
             leads = Lead.objects.for_gym(largest)
             found = {}
-            for term, index in [("chae", "lead_first_name_trgm_idx"), ("ez12", "lead_email_trgm_idx"),
-                                ("555-01", "lead_phone_trgm_idx"), ("zzqx", "lead_last_name_trgm_idx")]:
+            for term, index in [("chae", "lead_gym_first_name_trgm_idx"), ("ez12", "lead_gym_email_trgm_idx"),
+                                ("555-01", "lead_gym_phone_trgm_idx"), ("zzqx", "lead_gym_last_name_trgm_idx")]:
                 plans.clear()
                 found[term] = leads.matching(term).count()
                 inner = [plan for plan in plans if "FROM public.leads_lead WHERE gym_id = $1" in plan]
@@ -119,7 +119,7 @@ def test_lead_search_reaches_the_trigram_indexes_at_100000_leads():
             # A rare term, newest first: the indexes again, not a walk through the gym's leads.
             plans.clear()
             assert list(leads.search("zzqx")) == []
-            assert any("Bitmap Index Scan on lead_first_name_trgm_idx" in plan for plan in plans), plans
+            assert any("Bitmap Index Scan on lead_gym_first_name_trgm_idx" in plan for plan in plans), plans
         connection.connection.remove_notice_handler(note)
     assert found["chae"] > 100 and found["zzqx"] == 0
 
