@@ -19,6 +19,7 @@ from .imports import import_leads
 from .models import Lead, LeadTag
 from .querysets import lead_repository
 from .serializers import (
+    RECENT_CALLS,
     LeadConsentSerializer,
     LeadDetailSerializer,
     LeadImportReportSerializer,
@@ -52,9 +53,13 @@ class LeadViewSet(GymModelViewSet):
 
     def shape_queryset(self, leads: Any) -> Any:
         if self.action == "retrieve":
-            return leads.with_relationships()
+            return leads.for_detail(RECENT_CALLS)
         # A write's answer reads its one lead's score and tags itself.
         return leads.for_list() if self.action == "list" else leads
+
+    def get_object(self) -> Any:
+        lead = super().get_object()
+        return type(self.get_queryset()).loaded(lead) if self.action == "retrieve" else lead
 
     def get_serializer_class(self) -> Any:
         if self.action == "retrieve":

@@ -250,3 +250,35 @@ def test_a_page_of_leads_shows_the_tags_and_score_their_details_show_and_reads_t
     assert [t["name"] for t in api.get(f"/api/v1/leads/{tagged.pk}/").json()["tag_details"]] == [
         "boxing", "yoga", "zumba"]
     assert listed[str(tagged.pk)]["qualification_score"] == 73
+
+
+def test_a_leads_detail_in_one_statement_is_the_detail_its_prefetches_made(api, gym, other_gym, monkeypatch):
+    import datetime
+
+    from appointments.tests.factories import AppointmentFactory
+    from calls.tests.factories import CallLogFactory
+    from leads.views import LeadViewSet
+
+    lead = LeadFactory(gym=gym)
+    LeadQualificationFactory(lead=lead, score=55)
+    for name in ("yoga", "boxing", "spin"):
+        LeadTagAssignmentFactory(lead=lead, tag=LeadTagFactory(gym=gym, name=name))
+    moment = datetime.datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=datetime.UTC)
+    for n in range(7):  # more than the detail shows; two not yet timed, two at the same moment
+        CallLogFactory(lead=lead, start_time=None if n < 2 else moment - datetime.timedelta(days=n // 2))
+    for n in range(2):
+        AppointmentFactory(lead=lead, scheduled_time=moment + datetime.timedelta(days=n + 1))
+    LeadTagAssignmentFactory(lead__gym=other_gym)
+
+    with CaptureQueriesContext(connection) as queries:
+        one = api.get(f"/api/v1/leads/{lead.pk}/")
+    reads = [query["sql"] for query in queries if any(f'FROM "{app}_' in query["sql"]
+                                                      for app in ("leads", "calls", "appointments"))]
+    monkeypatch.setattr(LeadViewSet, "shape_queryset", lambda self, leads: leads.with_relationships())
+    monkeypatch.setattr(LeadViewSet, "get_object", lambda self: super(LeadViewSet, self).get_object())
+    prefetched = api.get(f"/api/v1/leads/{lead.pk}/")
+
+    assert one.status_code == prefetched.status_code == 200
+    assert one.json() == prefetched.json()
+    assert len(one.json()["recent_calls"]) == 5 and len(one.json()["tag_details"]) == 3
+    assert len(reads) == 1  # the lead, its qualification, branch, tags, calls and appointments: one statement
