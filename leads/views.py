@@ -17,7 +17,7 @@ from reps.tenancy.api import GymAPIView, GymModelViewSet, TenantCrudViewSet
 from .filters import LeadFilter, LeadTagFilter
 from .imports import import_leads
 from .models import Lead, LeadTag
-from .querysets import lead_repository
+from .querysets import LeadQuerySet, lead_repository
 from .serializers import (
     RECENT_CALLS,
     LeadConsentSerializer,
@@ -59,7 +59,7 @@ class LeadViewSet(GymModelViewSet):
 
     def get_object(self) -> Any:
         lead = super().get_object()
-        return type(self.get_queryset()).loaded(lead) if self.action == "retrieve" else lead
+        return LeadQuerySet.loaded(lead) if self.action == "retrieve" else lead
 
     def get_serializer_class(self) -> Any:
         if self.action == "retrieve":

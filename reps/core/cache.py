@@ -165,6 +165,7 @@ def _digest(args: Any) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+@functools.cache
 def row_format(*models_: type[models.Model]) -> str:
     """A name for the columns row_data() stores of these models: a cached read keys its rows with it, so that
     after a migration (or a deploy that changes what is stored) old entries are never read back."""
