@@ -131,7 +131,7 @@ class LeadQuerySet(TenantQuerySet):
         PostgreSQL checks row-level security's gym (reps_current_gym(), an HMAC) again on every run of a
         correlated subquery, twice per lead, 2-3 ms for a page of 100.
         """
-        queryset = self._chain()
+        queryset: Any = self.all()
         queryset._iterable_class = ListedLeads
         return queryset
 
@@ -207,11 +207,10 @@ class ListedLeads(ModelIterable):
         leads = list(super().__iter__())
         if not leads:
             return iter(leads)
-        queryset = self.queryset
+        queryset: Any = self.queryset
         meta = queryset.model._meta
-        qualifications = meta.get_field("qualification").related_model._meta.db_table
-        assignments = meta.get_field("tag_assignments").related_model._meta.db_table
-        tags = meta.get_field("tags").related_model._meta.db_table
+        qualifications, assignments, tags = (meta.get_field(name).related_model._meta.db_table
+                                             for name in ("qualification", "tag_assignments", "tags"))
         gym_id, ids = queryset.scoped_gym_id, [lead.pk for lead in leads]
         scores: dict[Any, int] = {}
         tag_ids: dict[Any, list[Any]] = {lead.pk: [] for lead in leads}
