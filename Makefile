@@ -10,13 +10,17 @@ PY := $(VENV)/bin/python
 export DATABASE_URL ?= postgres://reps_app@127.0.0.1:5432/reps
 export DATABASE_PLATFORM_URL ?= postgres://postgres@127.0.0.1:5432/reps
 export REDIS_URL ?= redis://127.0.0.1:6379/0
-# The tests use their own Redis database, which they empty.
+# The job engine's broker: a Redis database of its own, which emptying the cache leaves alone.
+export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/1
+# The tests use their own Redis databases, which they empty.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_CELERY_BROKER_URL ?= redis://127.0.0.1:6379/13
 
-.PHONY: run serve test fuzz bench setup venv services migrate demo check
+.PHONY: run serve worker beat test fuzz bench setup venv services migrate demo check
 
+# The development server, and the job engine's worker with beat beside it (scripts/run-dev.sh).
 run: setup demo
-	$(PY) manage.py runserver 127.0.0.1:8000
+	scripts/run-dev.sh
 
 # Production settings under gunicorn (gunicorn.conf.py). Set SECRET_KEY and
 # ALLOWED_HOSTS for a real deployment; by default a key is kept in .data/ and
@@ -30,11 +34,25 @@ serve: venv services
 	$(PY) manage.py collectstatic --noinput -v0 && \
 	exec $(VENV)/bin/gunicorn --config gunicorn.conf.py
 
+# The job engine in production, each in a process of its own beside `make serve` (README "Background work"):
+# any number of workers, on any number of machines; exactly one beat.
+PRODUCTION_ENV = REPS_ENV=production SECRET_KEY=$${SECRET_KEY:-$$(cat .data/secret_key)} \
+  ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost}
+worker: venv services
+	@[ -s .data/secret_key ] || [ -n "$${SECRET_KEY:-}" ] || { echo "Run make serve first (it makes .data/secret_key), or set SECRET_KEY." >&2; exit 1; }
+	export $(PRODUCTION_ENV) && exec $(VENV)/bin/celery -A reps worker --loglevel=INFO
+
+beat: venv services
+	@[ -s .data/secret_key ] || [ -n "$${SECRET_KEY:-}" ] || { echo "Run make serve first (it makes .data/secret_key), or set SECRET_KEY." >&2; exit 1; }
+	@mkdir -p .data
+	export $(PRODUCTION_ENV) && exec $(VENV)/bin/celery -A reps beat --loglevel=INFO
+
 # The tests log in with the platform login (creating the test database needs
 # it); every request and job transaction still acts as reps_app.
 test: venv services
 	$(PY) manage.py makemigrations --check --dry-run
-	DATABASE_URL=$(DATABASE_PLATFORM_URL) DATABASE_PLATFORM_URL= REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
+	DATABASE_URL=$(DATABASE_PLATFORM_URL) DATABASE_PLATFORM_URL= REDIS_URL=$(TEST_REDIS_URL) \
+	  CELERY_BROKER_URL=$(TEST_CELERY_BROKER_URL) $(PY) -m pytest
 
 # The schema-driven fuzzer (schemathesis) against every operation; FUZZ_EXAMPLES per operation.
 fuzz: venv services

@@ -459,26 +459,34 @@ def _give_up(call_log: CallLog) -> None:
 
 def reconcile_stuck_calls(*, client: Any = None, now: datetime.datetime | None = None, limit: int = 100) -> int:
     """Ask the platform (get-call) about AI calls it took but never reported ended, and apply its answer as
-    if its webhook had come (lost webhooks). A job, run with dispatch_calls. Returns how many changed."""
+    if its webhook had come (lost webhooks). A job over every gym, run with dispatch_calls (and by the
+    calls.reconcile_stuck_calls task, one task per gym). Returns how many changed."""
+    now = now or timezone.now()
+    return sum(reconcile_gym_stuck_calls(gym_id, client=client, now=now, limit=limit)
+               for gym_id in gyms_with_stuck_calls(now - STUCK_AFTER))
+
+
+def reconcile_gym_stuck_calls(gym_id: uuid.UUID, *, client: Any = None, now: datetime.datetime | None = None,
+                              limit: int = 100) -> int:
+    """reconcile_stuck_calls() for one gym's calls."""
     now = now or timezone.now()
     changed = 0
-    for gym_id in gyms_with_stuck_calls(now - STUCK_AFTER):
+    with gym_transaction(gym_id):
+        stuck = list(CallLog.objects.for_gym(gym_id).select_related("gym__voice_settings").filter(
+            is_ai_call=True, status__in=PENDING_STATUSES, retell_call_id__isnull=False,
+            dispatched_at__lt=now - STUCK_AFTER).order_by("dispatched_at")[:limit])
+    for call_log in stuck:
+        if call_log.dispatched_at < now - GIVE_UP_AFTER:
+            _give_up(call_log)
+            continue
+        platform_call = _ask_platform(call_log, client or RetellClient(
+            api_key=call_log.gym.voice_settings.platform_api_key or None, timeout=10, retries=0))
+        if platform_call is None:
+            continue
         with gym_transaction(gym_id):
-            stuck = list(CallLog.objects.for_gym(gym_id).select_related("gym__voice_settings").filter(
-                is_ai_call=True, status__in=PENDING_STATUSES, retell_call_id__isnull=False,
-                dispatched_at__lt=now - STUCK_AFTER).order_by("dispatched_at")[:limit])
-        for call_log in stuck:
-            if call_log.dispatched_at < now - GIVE_UP_AFTER:
-                _give_up(call_log)
-                continue
-            platform_call = _ask_platform(call_log, client or RetellClient(
-                api_key=call_log.gym.voice_settings.platform_api_key or None, timeout=10, retries=0))
-            if platform_call is None:
-                continue
-            with gym_transaction(gym_id):
-                gym, lead, known = resolve(platform_call)
-                if known is not None and known.pk == call_log.pk:
-                    changed += _apply(gym, lead, known, platform_call).status != call_log.status
+            gym, lead, known = resolve(platform_call)
+            if known is not None and known.pk == call_log.pk:
+                changed += _apply(gym, lead, known, platform_call).status != call_log.status
     return changed
 
 

@@ -226,6 +226,32 @@ CACHE_RETRY_SECONDS = env_int("CACHE_RETRY_SECONDS", 5)
 # Cache failures are logged at most once per this many seconds.
 CACHE_ERROR_LOG_SECONDS = env_int("CACHE_ERROR_LOG_SECONDS", 60)
 
+# --- Background work (Celery) ----------------------------------------------
+# The broker is Redis: CELERY_BROKER_URL, else REDIS_URL. Give it a Redis database of its own (the Makefile
+# does): emptying the cache's database would drop queued tasks with it. Every task is idempotent and
+# acknowledged only once done (a worker that dies mid-task leaves it to another), so a task may run twice
+# and must not act twice; what must be delivered is kept in PostgreSQL, not in the broker.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+# An unacknowledged task is handed out again after this long: longer than any task runs.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600)}
+# How often beat starts each periodic task, in seconds.
+DISPATCH_CALLS_EVERY_SECONDS = env_int("DISPATCH_CALLS_EVERY_SECONDS", 60)
+RECONCILE_CALLS_EVERY_SECONDS = env_int("RECONCILE_CALLS_EVERY_SECONDS", 300)
+# Calls one dispatch task sends; a gym with more due starts another task for the rest, on any worker.
+DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 50)
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-calls": {"task": "calls.dispatch_due_calls", "schedule": DISPATCH_CALLS_EVERY_SECONDS},
+    "reconcile-stuck-calls": {"task": "calls.reconcile_stuck_calls", "schedule": RECONCILE_CALLS_EVERY_SECONDS},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME",
+                                               str(BASE_DIR / ".data" / "celerybeat-schedule"))
+
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 # django-axes first: it refuses a sign-in whose account or address is locked out. Then ours, which finds

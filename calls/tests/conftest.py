@@ -83,6 +83,7 @@ class FakePlatform:
 
     def __init__(self):
         self.requests, self.responses, self.placed, self.calls = [], [], [], {}
+        self.lock = threading.Lock()  # dispatchers on several threads place calls at once
         platform = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -129,11 +130,12 @@ class FakePlatform:
     def place(self, body):
         """The call for this request: a new one, unless its idempotency key placed one already."""
         key = body.get("idempotency_key")
-        for call in self.placed:
-            if key is not None and call["idempotency_key"] == key:
-                return {"call_id": call["call_id"], "call_status": "registered"}
-        call_id = f"call_{len(self.placed) + 1}"
-        self.placed.append({"call_id": call_id, "idempotency_key": key, "to_number": body.get("to_number")})
+        with self.lock:
+            for call in self.placed:
+                if key is not None and call["idempotency_key"] == key:
+                    return {"call_id": call["call_id"], "call_status": "registered"}
+            call_id = f"call_{len(self.placed) + 1}"
+            self.placed.append({"call_id": call_id, "idempotency_key": key, "to_number": body.get("to_number")})
         return {"call_id": call_id, "call_status": "registered"}
 
     def close(self):

@@ -192,9 +192,9 @@ def test_a_cursor_page_is_one_query_whatever_its_size(api, gym, size, django_ass
     assert first["results"]
 
     # The request's savepoint and its release (inside the test's transaction), the gym settings set to none
-    # and back, the token's gym and then its settings (the proof is the application's to make), the token
-    # with its user, gym and role: and the page, one query.
-    with django_assert_num_queries(8):
+    # and back, the token's gym, then the token with its user, gym and role in the statement that sets the
+    # gym with the application's proof of it: and the page, one query.
+    with django_assert_num_queries(7):
         api.get(relative(first["next"]) if first["next"] else f"/api/v1/calls/?pagination=cursor&page_size={size}")
 
 
