@@ -6,11 +6,12 @@ from typing import Any, Final
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
 from accounts.choices import RoleName
 from accounts.models import User
 from calls.models import CallLog
-from gyms.models import Branch
+from gyms.models import Branch, GymSettings
 from leads.models import Lead
 from reps.core.cache import affected_by, invalidate_after
 from reps.core.exceptions import DomainError
@@ -263,6 +264,26 @@ def update_appointment_status(*, gym: uuid.UUID, appointment_id: Any, status: st
     _save_refusing_overlap(appointment, update_fields=["status", "updated_at"])
     _announce(appointment, f"appointment.{status}")
     return appointment
+
+
+@gym_service
+def mark_no_shows(*, gym: uuid.UUID, now: datetime.datetime | None = None) -> int:
+    """Mark no_show the gym's appointments still scheduled or confirmed once their end and the gym's grace
+    period (GymSettings.no_show_grace_minutes) have passed, each announced as "appointment.no_show"; how many.
+
+    Rows another worker holds are skipped (it is marking them), so two runs at once mark each appointment once.
+    """
+    now = now or timezone.now()
+    grace = GymSettings.objects.for_gym(gym).values_list("no_show_grace_minutes", flat=True).first()
+    overdue_before = now - datetime.timedelta(minutes=30 if grace is None else grace)
+    overdue = list(Appointment.objects.for_gym(gym).select_for_update(skip_locked=True).filter(
+        status__in=[AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED], end_time__lt=overdue_before))
+    for appointment in overdue:
+        check_transition(APPOINTMENT_TRANSITIONS, appointment.status, AppointmentStatus.NO_SHOW, "appointment status")
+        appointment.status = AppointmentStatus.NO_SHOW
+        appointment.save(update_fields=["status", "updated_at"])
+        _announce(appointment, "appointment.no_show")
+    return len(overdue)
 
 
 @gym_service

@@ -116,6 +116,10 @@ class GymSettings(TenantModel):
     max_call_attempts = models.PositiveSmallIntegerField(
         default=3, validators=[MinValueValidator(1), MaxValueValidator(20)]
     )
+    no_show_grace_minutes = models.PositiveSmallIntegerField(
+        default=30, validators=[MaxValueValidator(1440)],
+        help_text="How long after an appointment's end it becomes a no-show if still scheduled or confirmed.",
+    )
 
     class Meta:
         verbose_name_plural = "gym settings"
@@ -134,6 +138,11 @@ class GymSettings(TenantModel):
                 condition=Q(max_call_attempts__gte=1),
                 name="gymsettings_max_call_attempts_positive",
                 violation_error_message="At least one call attempt must be allowed.",
+            ),
+            models.CheckConstraint(
+                condition=Q(no_show_grace_minutes__lte=1440),
+                name="gymsettings_no_show_grace_range",
+                violation_error_message="The no-show grace period must be at most 1,440 minutes (a day).",
             ),
         ]
 

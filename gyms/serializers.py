@@ -25,7 +25,8 @@ class GymSettingsSerializer(StrictModelSerializer):
 
     class Meta:
         model = GymSettings
-        fields = ["default_appointment_minutes", "calling_hours_start", "calling_hours_end", "max_call_attempts"]
+        fields = ["default_appointment_minutes", "calling_hours_start", "calling_hours_end", "max_call_attempts",
+                  "no_show_grace_minutes"]
 
 
 class AISettingsSerializer(StrictModelSerializer):

@@ -243,11 +243,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 # How often beat starts each periodic task, in seconds.
 DISPATCH_CALLS_EVERY_SECONDS = env_int("DISPATCH_CALLS_EVERY_SECONDS", 60)
 RECONCILE_CALLS_EVERY_SECONDS = env_int("RECONCILE_CALLS_EVERY_SECONDS", 300)
+MARK_NO_SHOWS_EVERY_SECONDS = env_int("MARK_NO_SHOWS_EVERY_SECONDS", 300)
 # Calls one dispatch task sends; a gym with more due starts another task for the rest, on any worker.
 DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 50)
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-calls": {"task": "calls.dispatch_due_calls", "schedule": DISPATCH_CALLS_EVERY_SECONDS},
     "reconcile-stuck-calls": {"task": "calls.reconcile_stuck_calls", "schedule": RECONCILE_CALLS_EVERY_SECONDS},
+    "mark-no-shows": {"task": "appointments.mark_no_shows", "schedule": MARK_NO_SHOWS_EVERY_SECONDS},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME",
                                                str(BASE_DIR / ".data" / "celerybeat-schedule"))

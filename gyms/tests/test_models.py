@@ -148,3 +148,15 @@ def test_database_refuses_phones_that_are_not_e164_in_every_phone_column(gym):
         Branch.objects.unscoped().filter(pk=branch.pk).update(phone="(212) 555-0100")
     with refused_by_database("userprofile_phone_e164"):
         UserProfile.objects.filter(pk=profile.pk).update(phone="555")
+
+
+def test_the_no_show_grace_is_at_most_a_day_and_set_through_the_gym(gym, api):
+    with refused_by_database("gymsettings_no_show_grace_range"):
+        GymSettings.objects.unscoped().filter(gym=gym).update(no_show_grace_minutes=1441)
+
+    too_long = api.patch("/api/v1/gym/", {"settings": {"no_show_grace_minutes": 1441}}, format="json")
+    changed = api.patch("/api/v1/gym/", {"settings": {"no_show_grace_minutes": 90}}, format="json")
+
+    assert too_long.status_code == 400 and "no_show_grace_minutes" in str(too_long.json()["errors"])
+    assert changed.status_code == 200 and changed.json()["settings"]["no_show_grace_minutes"] == 90
+    assert GymSettings.objects.unscoped().get(gym=gym).no_show_grace_minutes == 90

@@ -226,6 +226,13 @@ def gyms_with_due_calls(due_before: Any, stale_before: Any) -> list[uuid.UUID]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def gyms_with_overdue_appointments(at: Any) -> list[uuid.UUID]:
+    """The gyms with appointments still scheduled or confirmed after their end and the gym's no-show grace."""
+    with _connection().cursor() as cursor:
+        cursor.execute("SELECT reps_gyms_with_overdue_appointments(%s)", [at])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def gyms_with_stuck_calls(sent_before: Any) -> list[uuid.UUID]:
     """The gyms with AI calls sent before then that the platform never reported ended, asked before any gym is known."""
     with _connection().cursor() as cursor:
