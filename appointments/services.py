@@ -119,7 +119,7 @@ def _save_refusing_overlap(appointment: Appointment, **save_kwargs: Any) -> None
 
 
 def _announce(appointment: Appointment, topic: str) -> None:
-    """Record the change for the notifier in this transaction; invalidate what it makes stale on commit."""
+    """Record the change for the outbox relay in this transaction; invalidate what it makes stale on commit."""
     invalidate_after(appointment.gym_id, affected_by(Appointment))
     OutboxMessage.objects.create(
         gym_id=appointment.gym_id,

@@ -244,12 +244,20 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 DISPATCH_CALLS_EVERY_SECONDS = env_int("DISPATCH_CALLS_EVERY_SECONDS", 60)
 RECONCILE_CALLS_EVERY_SECONDS = env_int("RECONCILE_CALLS_EVERY_SECONDS", 300)
 MARK_NO_SHOWS_EVERY_SECONDS = env_int("MARK_NO_SHOWS_EVERY_SECONDS", 300)
+RELAY_OUTBOX_EVERY_SECONDS = env_int("RELAY_OUTBOX_EVERY_SECONDS", 10)
+# The outbox relay (reps/core/outbox.py): messages one task delivers; how long a relay holds the messages it
+# claimed; the pause after a first failed delivery (doubled each time, at most an hour); attempts in all.
+OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 100)
+OUTBOX_CLAIM_SECONDS = env_int("OUTBOX_CLAIM_SECONDS", 300)
+OUTBOX_RETRY_SECONDS = env_int("OUTBOX_RETRY_SECONDS", 30)
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)
 # Calls one dispatch task sends; a gym with more due starts another task for the rest, on any worker.
 DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 50)
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-calls": {"task": "calls.dispatch_due_calls", "schedule": DISPATCH_CALLS_EVERY_SECONDS},
     "reconcile-stuck-calls": {"task": "calls.reconcile_stuck_calls", "schedule": RECONCILE_CALLS_EVERY_SECONDS},
     "mark-no-shows": {"task": "appointments.mark_no_shows", "schedule": MARK_NO_SHOWS_EVERY_SECONDS},
+    "relay-outbox": {"task": "core.relay_outbox", "schedule": RELAY_OUTBOX_EVERY_SECONDS},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME",
                                                str(BASE_DIR / ".data" / "celerybeat-schedule"))

@@ -104,7 +104,8 @@ def test_the_dispatch_task_starts_one_task_per_gym_with_due_calls_and_none_for_o
 def test_beat_starts_tasks_that_exist():
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert scheduled == {"calls.dispatch_due_calls", "calls.reconcile_stuck_calls", "appointments.mark_no_shows"}
+    assert scheduled == {"calls.dispatch_due_calls", "calls.reconcile_stuck_calls", "appointments.mark_no_shows",
+                         "core.relay_outbox"}
     assert scheduled <= set(app.tasks)
 
 

@@ -170,11 +170,13 @@ def same_gym_key(model_label):
 
 
 class OutboxMessage(TenantModel):
-    """A message to send once its transaction commits (the transactional outbox).
+    """A message to deliver once its transaction commits (the transactional outbox).
 
-    Services write it in the same transaction as the change it announces, so
-    a booking and its notification exist together or not at all; a notifier
-    reads unsent rows oldest first and stamps sent_at.
+    Services write it in the same transaction as the change it announces, so a booking and its
+    notification exist together or not at all. The relay (reps.core.outbox) hands each pending message to
+    the subscribers of its topic, at least once, and stamps sent_at; a delivery that fails is tried again
+    after a growing pause (next_attempt_at), and after OUTBOX_MAX_ATTEMPTS it is failed (failed_at) until
+    someone retries it from the admin.
     """
 
     topic = models.CharField(max_length=100, help_text='What happened, like "appointment.booked".')
@@ -182,12 +184,20 @@ class OutboxMessage(TenantModel):
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not delivered before then: a retry's pause, or a relay's claim.")
+    failed_at = models.DateTimeField(null=True, blank=True, help_text="Given up after the last attempt.")
 
     class Meta:
         ordering = ["created_at"]
         indexes = [
-            models.Index(fields=["created_at"], condition=Q(sent_at__isnull=True), name="outbox_unsent_idx"),
+            models.Index(fields=["gym", "created_at"], condition=Q(sent_at__isnull=True, failed_at__isnull=True),
+                         name="outbox_pending_idx"),
         ]
 
+    @property
+    def state(self) -> str:
+        return "sent" if self.sent_at else "failed" if self.failed_at else "pending"
+
     def __str__(self):
-        return f"{self.topic} ({'sent' if self.sent_at else 'pending'})"
+        return f"{self.topic} ({self.state})"

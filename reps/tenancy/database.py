@@ -226,6 +226,13 @@ def gyms_with_due_calls(due_before: Any, stale_before: Any) -> list[uuid.UUID]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def gyms_with_due_outbox(at: Any) -> list[uuid.UUID]:
+    """The gyms with outbox messages to deliver by then (neither sent nor failed, nor waiting to be retried)."""
+    with _connection().cursor() as cursor:
+        cursor.execute("SELECT reps_gyms_with_due_outbox(%s)", [at])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def gyms_with_overdue_appointments(at: Any) -> list[uuid.UUID]:
     """The gyms with appointments still scheduled or confirmed after their end and the gym's no-show grace."""
     with _connection().cursor() as cursor:

@@ -33,6 +33,7 @@ from leads.imports import import_leads
 from leads.models import Lead, LeadTag
 from leads.tests.factories import LeadFactory, LeadTagFactory
 from reps.core.models import OutboxMessage
+from reps.core.outbox import relay_gym_outbox
 from reps.core.testing import as_application_role
 from reps.tenancy import services as generic
 from reps.tenancy.database import gym_transaction
@@ -64,6 +65,8 @@ def world() -> dict[str, Any]:
         "campaign": CampaignFactory(gym=gym),
         "fresh_lead": LeadFactory(gym=gym, consent_given_at=timezone.now(), phone="+12125550178"),
         "token": ApiToken.objects.create(user=sales, name="laptop")[0],
+        "message": OutboxMessage.objects.unscoped().create(gym=gym, topic="test.event"),
+        "their_message": OutboxMessage.objects.unscoped().create(gym=other, topic="test.event"),
     }
 
 
@@ -134,6 +137,15 @@ CASES = {
         lambda w: appointments.update_appointment_status(gym=w["gym"].pk, appointment_id=w["appointment"].pk,
                                                          status="confirmed"),
         lambda w, result: Appointment.objects.unscoped().get(pk=w["appointment"].pk).status == "confirmed"),
+    "appointments.services.mark_no_shows": (
+        lambda w: appointments.mark_no_shows(gym=w["gym"].pk, now=TOMORROW_NOON + datetime.timedelta(days=1)),
+        lambda w, result: result == 1 and Appointment.objects.unscoped().get(pk=w["appointment"].pk).status == "no_show"
+        and OutboxMessage.objects.unscoped().filter(gym=w["gym"], topic="appointment.no_show").exists()),
+    "reps.core.outbox.relay_gym_outbox": (
+        lambda w: relay_gym_outbox(gym=w["gym"].pk),
+        lambda w, result: result["sent"] >= 1
+        and OutboxMessage.objects.unscoped().get(pk=w["message"].pk).sent_at is not None
+        and OutboxMessage.objects.unscoped().get(pk=w["their_message"].pk).sent_at is None),
     "appointments.services.delete_appointment": (
         lambda w: appointments.delete_appointment(gym=w["gym"].pk, appointment_id=w["appointment"].pk),
         lambda w, result: result is True and not Appointment.objects.unscoped().filter(
