@@ -5,6 +5,7 @@ import uuid
 from celery import shared_task
 from django.utils import timezone
 
+from reps.core.jobs import note_tick
 from reps.tenancy.database import gyms_with_overdue_appointments
 
 from . import services
@@ -13,6 +14,7 @@ from . import services
 @shared_task(name="appointments.mark_no_shows")
 def mark_no_shows() -> int:
     """Start mark_gym_no_shows for each gym with appointments past their end and grace period; how many gyms."""
+    note_tick("appointments.mark_no_shows")
     gyms = gyms_with_overdue_appointments(timezone.now())
     for gym_id in gyms:
         mark_gym_no_shows.delay(str(gym_id))

@@ -12,6 +12,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from reps.core.jobs import note_tick
 from reps.tenancy.database import (
     GYM_PROOFS_NOT_BELIEVED,
     gym_proofs_believed,
@@ -35,6 +36,7 @@ def _check_gym_proofs() -> None:
 @shared_task(name="calls.dispatch_due_calls")
 def dispatch_due_calls() -> int:
     """Start dispatch_gym_calls for each gym with AI calls due, or sent and not yet confirmed; how many gyms."""
+    note_tick("calls.dispatch_due_calls")
     _check_gym_proofs()
     now = timezone.now()
     gyms = gyms_with_due_calls(now, now - services.RESEND_AFTER)
@@ -56,6 +58,7 @@ def dispatch_gym_calls(gym_id: str) -> dict[str, int]:
 @shared_task(name="calls.reconcile_stuck_calls")
 def reconcile_stuck_calls() -> int:
     """Start reconcile_gym_stuck_calls for each gym with calls the platform took and never reported ended."""
+    note_tick("calls.reconcile_stuck_calls")
     _check_gym_proofs()
     gyms = gyms_with_stuck_calls(timezone.now() - webhooks.STUCK_AFTER)
     for gym_id in gyms:

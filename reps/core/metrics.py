@@ -31,3 +31,12 @@ CACHE_ERRORS = Counter("reps_cache_errors", "Cache operations that failed (Redis
 # Calls that failed for the voice-platform account, its telephony or the platform itself (not the lead).
 VOICE_PLATFORM_FAILURES = Counter("reps_voice_platform_failures", "Calls failed by the voice platform's account,"
                                   " telephony or service, by disconnection reason.", ["reason"])
+
+# The job engine (reps/core/jobs.py). Tasks are counted where they run: a worker on the web's machine with the
+# same PROMETHEUS_MULTIPROC_DIR adds to this /metrics.
+TASKS = Counter("reps_tasks", "Background tasks finished, by outcome (succeeded, failed, retried).", ["task", "outcome"])
+JOBS_QUEUE_DEPTH = Gauge("reps_jobs_queue_depth", "Tasks waiting in the broker's queue, read at scrape time.",
+                         multiprocess_mode="mostrecent")
+OLDEST_DUE_CALL_AGE = Gauge("reps_calls_oldest_due_age_seconds",
+                            "How long the longest-waiting due AI call has been due (0: none), read at scrape time.",
+                            multiprocess_mode="mostrecent")

@@ -22,6 +22,7 @@ from prometheus_client import (
 
 from reps.tenancy.database import GYM_PROOFS_NOT_BELIEVED, gym_proofs_believed
 
+from . import jobs
 from .cache import VOICE_PLATFORM_FAILURE_KEY, health
 from .observability import pool_stats
 from .security import client_address
@@ -83,6 +84,15 @@ def healthz(request):
                 warnings.append(f"Voice platform: a call failed for the account, telephony or platform"
                                 f" ({failure['reason']}) at {failure['at']}; its lead will be called again")
 
+    # The job engine: no 503, the API serves without it; what it must do waits in PostgreSQL, nothing is lost.
+    checks["broker"] = timed_check(jobs.broker_round_trip)
+    if not checks["broker"]["ok"]:
+        warnings.append("Job broker unreachable: background work (calls, no-shows, the outbox) waits until it is back")
+    elif checks["cache"]["ok"]:
+        late = jobs.late_ticks()
+        checks["beat"] = {"ok": not late, "late": late}
+        warnings += [f"Beat or every worker is down: {one}" for one in late]
+
     body = {"status": "unhealthy" if failing else "healthy", "failing": failing, "warnings": warnings,
             "checks": checks}
     return JsonResponse(body, status=503 if failing else 200)
@@ -139,6 +149,7 @@ def metrics_view(request):
     """
     if not metrics_allowed(request):
         return JsonResponse({"status": 404, "code": "not_found", "detail": "Not found."}, status=404)
+    jobs.read_gauges()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

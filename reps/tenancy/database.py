@@ -226,6 +226,13 @@ def gyms_with_due_calls(due_before: Any, stale_before: Any) -> list[uuid.UUID]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def oldest_due_call(at: Any) -> Any:
+    """When the longest-waiting AI call due by then, in any gym, was due; None when none waits."""
+    with _connection().cursor() as cursor:
+        cursor.execute("SELECT reps_oldest_due_call(%s)", [at])
+        return cursor.fetchone()[0]
+
+
 def gyms_with_due_outbox(at: Any) -> list[uuid.UUID]:
     """The gyms with outbox messages to deliver by then (neither sent nor failed, nor waiting to be retried)."""
     with _connection().cursor() as cursor:
