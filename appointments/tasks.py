@@ -5,7 +5,7 @@ import uuid
 from celery import shared_task
 from django.utils import timezone
 
-from reps.core.jobs import note_tick
+from reps.core.jobs import note_tick, require_gym_proofs
 from reps.tenancy.database import gyms_with_overdue_appointments
 
 from . import services
@@ -15,6 +15,7 @@ from . import services
 def mark_no_shows() -> int:
     """Start mark_gym_no_shows for each gym with appointments past their end and grace period; how many gyms."""
     note_tick("appointments.mark_no_shows")
+    require_gym_proofs()
     gyms = gyms_with_overdue_appointments(timezone.now())
     for gym_id in gyms:
         mark_gym_no_shows.delay(str(gym_id))

@@ -12,32 +12,17 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from reps.core.jobs import note_tick
-from reps.tenancy.database import (
-    GYM_PROOFS_NOT_BELIEVED,
-    gym_proofs_believed,
-    gyms_with_due_calls,
-    gyms_with_stuck_calls,
-)
+from reps.core.jobs import note_tick, require_gym_proofs
+from reps.tenancy.database import gyms_with_due_calls, gyms_with_stuck_calls
 
 from . import services, webhooks
-
-
-class GymProofsNotBelieved(RuntimeError):
-    pass
-
-
-def _check_gym_proofs() -> None:
-    # Otherwise every gym's task would see no rows, and report nothing to do.
-    if not gym_proofs_believed():
-        raise GymProofsNotBelieved(GYM_PROOFS_NOT_BELIEVED)
 
 
 @shared_task(name="calls.dispatch_due_calls")
 def dispatch_due_calls() -> int:
     """Start dispatch_gym_calls for each gym with AI calls due, or sent and not yet confirmed; how many gyms."""
     note_tick("calls.dispatch_due_calls")
-    _check_gym_proofs()
+    require_gym_proofs()
     now = timezone.now()
     gyms = gyms_with_due_calls(now, now - services.RESEND_AFTER)
     for gym_id in gyms:
@@ -59,7 +44,7 @@ def dispatch_gym_calls(gym_id: str) -> dict[str, int]:
 def reconcile_stuck_calls() -> int:
     """Start reconcile_gym_stuck_calls for each gym with calls the platform took and never reported ended."""
     note_tick("calls.reconcile_stuck_calls")
-    _check_gym_proofs()
+    require_gym_proofs()
     gyms = gyms_with_stuck_calls(timezone.now() - webhooks.STUCK_AFTER)
     for gym_id in gyms:
         reconcile_gym_stuck_calls.delay(str(gym_id))

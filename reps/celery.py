@@ -7,12 +7,8 @@ application role under row-level security.
 """
 
 import os
-from typing import Any
 
 from celery import Celery
-from celery.signals import task_failure, task_retry, task_success
-
-from reps.core.metrics import TASKS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reps.settings")
 
@@ -20,21 +16,3 @@ app = Celery("reps")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-
-def count(task: Any, outcome: str) -> None:
-    TASKS.labels(task=getattr(task, "name", str(task)), outcome=outcome).inc()
-
-
-@task_success.connect
-def succeeded(sender: Any = None, **kwargs: Any) -> None:
-    count(sender, "succeeded")
-
-
-@task_failure.connect
-def failed(sender: Any = None, **kwargs: Any) -> None:
-    count(sender, "failed")
-
-
-@task_retry.connect
-def retried(sender: Any = None, **kwargs: Any) -> None:
-    count(sender, "retried")

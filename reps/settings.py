@@ -231,7 +231,8 @@ CACHE_ERROR_LOG_SECONDS = env_int("CACHE_ERROR_LOG_SECONDS", 60)
 # does): emptying the cache's database would drop queued tasks with it. Every task is idempotent and
 # acknowledged only once done (a worker that dies mid-task leaves it to another), so a task may run twice
 # and must not act twice; what must be delivered is kept in PostgreSQL, not in the broker.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+# With neither set, the local Redis's database 1 (as the Makefile), never Celery's own default (AMQP).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "redis://127.0.0.1:6379/1"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -10,7 +10,7 @@ from .models import OutboxMessage
 
 class DeliveryState(admin.SimpleListFilter):
     title = "delivery"
-    parameter_name = "state"
+    parameter_name = "delivery"
 
     def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
         return [("pending", "Pending"), ("sent", "Sent"), ("failed", "Failed")]

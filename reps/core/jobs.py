@@ -1,25 +1,40 @@
-"""What /healthz and /metrics tell of the job engine (reps/celery.py): the broker, beat's ticks, the queue.
+"""What /healthz and /metrics tell of the job engine (reps/celery.py): the broker, beat's ticks, the queue,
+the tasks' outcomes.
 
 Each periodic task notes when it ran (note_tick, in the cache); a task of beat's schedule that has not run
-for two of its intervals means beat, or every worker, is down. Task outcomes are counted by the worker's
-signal handlers (reps/celery.py).
+for two of its intervals means beat, or every worker, is down. Every worker counts its tasks' outcomes in
+the cache too (Celery's signals, below), so /metrics shows them whichever machine ran them.
 """
 
 import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
+from celery.signals import task_failure, task_retry, task_success
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from prometheus_client.core import CounterMetricFamily
 
 from reps.celery import app
-from reps.tenancy.database import oldest_due_call
+from reps.tenancy.database import GYM_PROOFS_NOT_BELIEVED, gym_proofs_believed, oldest_due_call
 
 from .metrics import JOBS_QUEUE_DEPTH, OLDEST_DUE_CALL_AGE
 
 STARTED = time.time()  # a process younger than two intervals has not yet missed a tick
 QUEUE = "celery"  # Celery's default queue, the only one
+
+
+class GymProofsNotBelieved(RuntimeError):
+    pass
+
+
+def require_gym_proofs() -> None:
+    """Raise unless the database believes this process's gym proofs: each gym's task would see no rows, and
+    report nothing to do (a periodic task calls it before it starts any)."""
+    if not gym_proofs_believed():
+        raise GymProofsNotBelieved(GYM_PROOFS_NOT_BELIEVED)
 
 
 def tick_key(task: str) -> str:
@@ -53,14 +68,64 @@ def broker_client(broker_url: str | None = None) -> Any:
 
 
 def broker_round_trip() -> None:
-    with broker_client() as connection:
-        connection.default_channel.client.ping()
+    with broker_client():  # connected, or it raised
+        pass
 
 
 def read_gauges() -> None:
     """Set the engine's gauges for this scrape: the queue's depth and the oldest due call's wait."""
     with contextlib.suppress(Exception), broker_client() as connection:
-        JOBS_QUEUE_DEPTH.set(connection.default_channel.client.llen(QUEUE))
+        JOBS_QUEUE_DEPTH.set(connection.default_channel.queue_declare(QUEUE, passive=True).message_count)
     with contextlib.suppress(Exception):
         due = oldest_due_call(timezone.now())
         OLDEST_DUE_CALL_AGE.set(max(0.0, (timezone.now() - due).total_seconds()) if due else 0)
+
+
+OUTCOMES = ("succeeded", "failed", "retried")
+
+
+def outcome_key(task: str, outcome: str) -> str:
+    return f"jobs:tasks:{task}:{outcome}"
+
+
+def count_outcome(task: Any, outcome: str) -> None:
+    key = outcome_key(getattr(task, "name", str(task)), outcome)
+    with contextlib.suppress(Exception):  # an unreachable cache loses the count, not the task
+        cache.add(key, 0, timeout=None)
+        cache.incr(key)
+
+
+@task_success.connect
+def succeeded(sender: Any = None, **kwargs: Any) -> None:
+    count_outcome(sender, "succeeded")
+
+
+@task_failure.connect
+def failed(sender: Any = None, **kwargs: Any) -> None:
+    count_outcome(sender, "failed")
+
+
+@task_retry.connect
+def retried(sender: Any = None, **kwargs: Any) -> None:
+    count_outcome(sender, "retried")
+
+
+def task_outcomes() -> dict[tuple[str, str], int]:
+    """{(task, outcome): how many} over every worker, for the project's tasks."""
+    app.loader.import_default_modules()
+    names = [name for name in app.tasks if not name.startswith("celery.")]
+    keys = {outcome_key(name, outcome): (name, outcome) for name in names for outcome in OUTCOMES}
+    found = cache.get_many(list(keys))
+    return {keys[key]: int(value) for key, value in found.items()}
+
+
+class TaskOutcomes:
+    """`reps_tasks_total{task, outcome}` for /metrics, from the counts in the cache."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("reps_tasks", "Background tasks finished, by outcome, over every worker.",
+                                     labels=["task", "outcome"])
+        with contextlib.suppress(Exception):
+            for (task, outcome), count in sorted(task_outcomes().items()):
+                family.add_metric([task, outcome], count)
+        yield family

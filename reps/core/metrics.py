@@ -32,9 +32,8 @@ CACHE_ERRORS = Counter("reps_cache_errors", "Cache operations that failed (Redis
 VOICE_PLATFORM_FAILURES = Counter("reps_voice_platform_failures", "Calls failed by the voice platform's account,"
                                   " telephony or service, by disconnection reason.", ["reason"])
 
-# The job engine (reps/core/jobs.py). Tasks are counted where they run: a worker on the web's machine with the
-# same PROMETHEUS_MULTIPROC_DIR adds to this /metrics.
-TASKS = Counter("reps_tasks", "Background tasks finished, by outcome (succeeded, failed, retried).", ["task", "outcome"])
+# The job engine (reps/core/jobs.py): read at scrape time. Tasks by outcome are counted in Redis by the workers
+# (every worker, on any machine) and read from there too (jobs.TaskOutcomes).
 JOBS_QUEUE_DEPTH = Gauge("reps_jobs_queue_depth", "Tasks waiting in the broker's queue, read at scrape time.",
                          multiprocess_mode="mostrecent")
 OLDEST_DUE_CALL_AGE = Gauge("reps_calls_oldest_due_age_seconds",

@@ -9,13 +9,14 @@ from django.utils import timezone
 from reps.tenancy.database import gyms_with_due_outbox
 
 from . import outbox
-from .jobs import note_tick
+from .jobs import note_tick, require_gym_proofs
 
 
 @shared_task(name="core.relay_outbox")
 def relay_outbox() -> int:
     """Start relay_gym_outbox for each gym with outbox messages due; how many gyms."""
     note_tick("core.relay_outbox")
+    require_gym_proofs()
     gyms = gyms_with_due_outbox(timezone.now())
     for gym_id in gyms:
         relay_gym_outbox.delay(str(gym_id))

@@ -140,6 +140,11 @@ def unapplied_migrations():
         return _migrations["pending"]
 
 
+# Counted by the workers in the cache, whichever process or machine ran the task (reps.core.jobs).
+TASK_OUTCOMES = CollectorRegistry()
+TASK_OUTCOMES.register(jobs.TaskOutcomes())
+
+
 @never_cache
 def metrics_view(request):
     """Prometheus text format; under gunicorn, the sum over every worker process.
@@ -155,4 +160,5 @@ def metrics_view(request):
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(registry) + generate_latest(TASK_OUTCOMES),
+                        content_type=CONTENT_TYPE_LATEST)

@@ -7,9 +7,10 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
 from django.utils import timezone
-from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from appointments import tasks as appointment_tasks
+from calls import tasks as call_tasks
 from calls.tests.factories import CallLogFactory
 from leads.tests.factories import LeadFactory
 from reps.celery import app
@@ -85,9 +86,12 @@ def test_metrics_show_the_queue_and_how_long_the_oldest_due_call_has_waited(clie
 
 
 @pytest.mark.django_db(transaction=True)
-def test_metrics_count_each_tasks_outcomes_where_it_ran(gym):
+def test_metrics_count_each_tasks_outcomes_over_every_worker(gym, client):
     def finished(outcome):
-        return REGISTRY.get_sample_value("reps_tasks_total", {"task": "core.relay_gym_outbox", "outcome": outcome}) or 0
+        families = text_string_to_metric_families(client.get("/metrics").content.decode())
+        return sum(sample.value for family in families for sample in family.samples
+                   if sample.name == "reps_tasks_total"
+                   and sample.labels == {"task": "core.relay_gym_outbox", "outcome": outcome})
 
     before, failed_before = finished("succeeded"), finished("failed")
     app.control.purge()
@@ -97,7 +101,18 @@ def test_metrics_count_each_tasks_outcomes_where_it_ran(gym):
         deadline = time.monotonic() + 30
         while finished("succeeded") + finished("failed") < before + failed_before + 2:
             assert time.monotonic() < deadline, "the worker did not run the tasks"
-            time.sleep(0.1)
+            time.sleep(0.2)
     app.control.purge()
 
     assert finished("succeeded") == before + 1 and finished("failed") == failed_before + 1
+    # In the cache, where the web's /metrics reads what any worker on any machine counted.
+    assert jobs.task_outcomes()[("core.relay_gym_outbox", "succeeded")] == before + 1
+
+@pytest.mark.parametrize("task", [tasks.relay_outbox, call_tasks.dispatch_due_calls, call_tasks.reconcile_stuck_calls,
+                                  appointment_tasks.mark_no_shows])
+def test_a_periodic_task_refuses_to_start_any_gym_when_the_database_does_not_believe_its_gym_proofs(
+        task, settings):
+    settings.SECRET_KEY = "another key than the one the last migrate stored"
+
+    with pytest.raises(jobs.GymProofsNotBelieved):
+        task.apply(throw=True)

@@ -91,7 +91,7 @@ def test_a_failed_delivery_waits_longer_each_time_then_fails_and_the_admin_retri
 
     client.force_login(superuser)
     changelist = reverse("admin:core_outboxmessage_changelist")
-    assert str(row.pk) in client.get(changelist, {"state": "failed"}).content.decode()
+    assert str(row.pk) in client.get(changelist, {"delivery": "failed"}).content.decode()
     answer = client.post(changelist, {"action": "retry_delivery", "_selected_action": [str(row.pk)]}, follow=True)
     assert "1 failed message(s) will be delivered again." in answer.content.decode()
 
