@@ -275,7 +275,9 @@ def mark_no_shows(*, gym: uuid.UUID, now: datetime.datetime | None = None) -> in
     """
     now = now or timezone.now()
     grace = GymSettings.objects.for_gym(gym).values_list("no_show_grace_minutes", flat=True).first()
-    overdue_before = now - datetime.timedelta(minutes=30 if grace is None else grace)
+    if grace is None:  # a gym without its settings row: the setting's default, as the gym-finding function
+        grace = GymSettings._meta.get_field("no_show_grace_minutes").default
+    overdue_before = now - datetime.timedelta(minutes=grace)
     overdue = list(Appointment.objects.for_gym(gym).select_for_update(skip_locked=True).filter(
         status__in=[AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED], end_time__lt=overdue_before))
     for appointment in overdue:

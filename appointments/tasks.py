@@ -5,7 +5,7 @@ import uuid
 from celery import shared_task
 from django.utils import timezone
 
-from reps.core.jobs import note_tick, require_gym_proofs
+from reps.core.jobs import start_per_gym
 from reps.tenancy.database import gyms_with_overdue_appointments
 
 from . import services
@@ -14,12 +14,7 @@ from . import services
 @shared_task(name="appointments.mark_no_shows")
 def mark_no_shows() -> int:
     """Start mark_gym_no_shows for each gym with appointments past their end and grace period; how many gyms."""
-    note_tick("appointments.mark_no_shows")
-    require_gym_proofs()
-    gyms = gyms_with_overdue_appointments(timezone.now())
-    for gym_id in gyms:
-        mark_gym_no_shows.delay(str(gym_id))
-    return len(gyms)
+    return start_per_gym(mark_no_shows, lambda: gyms_with_overdue_appointments(timezone.now()), mark_gym_no_shows)
 
 
 @shared_task(name="appointments.mark_gym_no_shows")

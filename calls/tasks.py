@@ -12,7 +12,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from reps.core.jobs import note_tick, require_gym_proofs
+from reps.core.jobs import carry_on, start_per_gym
 from reps.tenancy.database import gyms_with_due_calls, gyms_with_stuck_calls
 
 from . import services, webhooks
@@ -21,34 +21,24 @@ from . import services, webhooks
 @shared_task(name="calls.dispatch_due_calls")
 def dispatch_due_calls() -> int:
     """Start dispatch_gym_calls for each gym with AI calls due, or sent and not yet confirmed; how many gyms."""
-    note_tick("calls.dispatch_due_calls")
-    require_gym_proofs()
-    now = timezone.now()
-    gyms = gyms_with_due_calls(now, now - services.RESEND_AFTER)
-    for gym_id in gyms:
-        dispatch_gym_calls.delay(str(gym_id))
-    return len(gyms)
+    def gyms() -> list[uuid.UUID]:
+        now = timezone.now()
+        return gyms_with_due_calls(now, now - services.RESEND_AFTER)
+    return start_per_gym(dispatch_due_calls, gyms, dispatch_gym_calls)
 
 
 @shared_task(name="calls.dispatch_gym_calls")
 def dispatch_gym_calls(gym_id: str) -> dict[str, int]:
     """Send up to DISPATCH_BATCH_SIZE of the gym's due calls; a full batch starts another task for the rest."""
     batch = settings.DISPATCH_BATCH_SIZE
-    counts = services.dispatch_gym_calls(gym=uuid.UUID(gym_id), limit=batch)
-    if sum(counts.values()) >= batch:
-        dispatch_gym_calls.delay(gym_id)
-    return counts
+    return carry_on(dispatch_gym_calls, gym_id, services.dispatch_gym_calls(gym=uuid.UUID(gym_id), limit=batch), batch)
 
 
 @shared_task(name="calls.reconcile_stuck_calls")
 def reconcile_stuck_calls() -> int:
     """Start reconcile_gym_stuck_calls for each gym with calls the platform took and never reported ended."""
-    note_tick("calls.reconcile_stuck_calls")
-    require_gym_proofs()
-    gyms = gyms_with_stuck_calls(timezone.now() - webhooks.STUCK_AFTER)
-    for gym_id in gyms:
-        reconcile_gym_stuck_calls.delay(str(gym_id))
-    return len(gyms)
+    return start_per_gym(reconcile_stuck_calls, lambda: gyms_with_stuck_calls(timezone.now() - webhooks.STUCK_AFTER),
+                         reconcile_gym_stuck_calls)
 
 
 @shared_task(name="calls.reconcile_gym_stuck_calls")

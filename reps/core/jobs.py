@@ -7,8 +7,10 @@ the cache too (Celery's signals, below), so /metrics shows them whichever machin
 """
 
 import contextlib
+import functools
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from celery.signals import task_failure, task_retry, task_success
@@ -35,6 +37,25 @@ def require_gym_proofs() -> None:
     report nothing to do (a periodic task calls it before it starts any)."""
     if not gym_proofs_believed():
         raise GymProofsNotBelieved(GYM_PROOFS_NOT_BELIEVED)
+
+
+def start_per_gym(periodic: Any, gyms: Callable[[], list[uuid.UUID]], per_gym: Any) -> int:
+    """A periodic task's body: note its tick, refuse to start without believed gym proofs, then start the task
+    `per_gym` once for each gym that `gyms()` names (the database's answer, asked before any gym is known);
+    how many gyms."""
+    note_tick(periodic.name)
+    require_gym_proofs()
+    found = gyms()
+    for gym_id in found:
+        per_gym.delay(str(gym_id))
+    return len(found)
+
+
+def carry_on(task: Any, gym_id: str, counts: dict[str, int], batch: int) -> dict[str, int]:
+    """A gym's task did a whole batch (`counts` by outcome): start it again for the rest, on any worker."""
+    if sum(counts.values()) >= batch:
+        task.delay(gym_id)
+    return counts
 
 
 def tick_key(task: str) -> str:
@@ -110,11 +131,16 @@ def retried(sender: Any = None, **kwargs: Any) -> None:
     count_outcome(sender, "retried")
 
 
+@functools.cache
+def task_names() -> list[str]:
+    """The project's tasks (each app's tasks.py), found once per process."""
+    app.loader.import_default_modules()
+    return sorted(name for name in app.tasks if not name.startswith("celery."))
+
+
 def task_outcomes() -> dict[tuple[str, str], int]:
     """{(task, outcome): how many} over every worker, for the project's tasks."""
-    app.loader.import_default_modules()
-    names = [name for name in app.tasks if not name.startswith("celery.")]
-    keys = {outcome_key(name, outcome): (name, outcome) for name in names for outcome in OUTCOMES}
+    keys = {outcome_key(name, outcome): (name, outcome) for name in task_names() for outcome in OUTCOMES}
     found = cache.get_many(list(keys))
     return {keys[key]: int(value) for key, value in found.items()}
 

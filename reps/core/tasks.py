@@ -9,25 +9,17 @@ from django.utils import timezone
 from reps.tenancy.database import gyms_with_due_outbox
 
 from . import outbox
-from .jobs import note_tick, require_gym_proofs
+from .jobs import carry_on, start_per_gym
 
 
 @shared_task(name="core.relay_outbox")
 def relay_outbox() -> int:
     """Start relay_gym_outbox for each gym with outbox messages due; how many gyms."""
-    note_tick("core.relay_outbox")
-    require_gym_proofs()
-    gyms = gyms_with_due_outbox(timezone.now())
-    for gym_id in gyms:
-        relay_gym_outbox.delay(str(gym_id))
-    return len(gyms)
+    return start_per_gym(relay_outbox, lambda: gyms_with_due_outbox(timezone.now()), relay_gym_outbox)
 
 
 @shared_task(name="core.relay_gym_outbox")
 def relay_gym_outbox(gym_id: str) -> dict[str, int]:
     """Deliver up to OUTBOX_BATCH_SIZE of the gym's due messages; a full batch starts another task for the rest."""
     batch = settings.OUTBOX_BATCH_SIZE
-    counts = outbox.relay_gym_outbox(gym=uuid.UUID(gym_id), limit=batch)
-    if sum(counts.values()) >= batch:
-        relay_gym_outbox.delay(gym_id)
-    return counts
+    return carry_on(relay_gym_outbox, gym_id, outbox.relay_gym_outbox(gym=uuid.UUID(gym_id), limit=batch), batch)

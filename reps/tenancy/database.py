@@ -221,8 +221,27 @@ GYM_QUESTIONS = {
 
 def gyms_with_due_calls(due_before: Any, stale_before: Any) -> list[uuid.UUID]:
     """The gyms with AI calls to dispatch (or claims gone stale), asked before any gym is known."""
+    return _gym_ids("reps_gyms_with_due_calls", due_before, stale_before)
+
+
+def gyms_with_stuck_calls(sent_before: Any) -> list[uuid.UUID]:
+    """The gyms with AI calls sent before then that the platform never reported ended, asked before any gym is known."""
+    return _gym_ids("reps_gyms_with_stuck_calls", sent_before)
+
+
+def gyms_with_due_outbox(at: Any) -> list[uuid.UUID]:
+    """The gyms with outbox messages to deliver by then (neither sent nor failed, nor waiting to be retried)."""
+    return _gym_ids("reps_gyms_with_due_outbox", at)
+
+
+def gyms_with_overdue_appointments(at: Any) -> list[uuid.UUID]:
+    """The gyms with appointments still scheduled or confirmed after their end and the gym's no-show grace."""
+    return _gym_ids("reps_gyms_with_overdue_appointments", at)
+
+
+def _gym_ids(function: str, *arguments: Any) -> list[uuid.UUID]:
     with _connection().cursor() as cursor:
-        cursor.execute("SELECT reps_gyms_with_due_calls(%s, %s)", [due_before, stale_before])
+        cursor.execute(f"SELECT {function}({', '.join(['%s'] * len(arguments))})", list(arguments))
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -231,27 +250,6 @@ def oldest_due_call(at: Any) -> Any:
     with _connection().cursor() as cursor:
         cursor.execute("SELECT reps_oldest_due_call(%s)", [at])
         return cursor.fetchone()[0]
-
-
-def gyms_with_due_outbox(at: Any) -> list[uuid.UUID]:
-    """The gyms with outbox messages to deliver by then (neither sent nor failed, nor waiting to be retried)."""
-    with _connection().cursor() as cursor:
-        cursor.execute("SELECT reps_gyms_with_due_outbox(%s)", [at])
-        return [row[0] for row in cursor.fetchall()]
-
-
-def gyms_with_overdue_appointments(at: Any) -> list[uuid.UUID]:
-    """The gyms with appointments still scheduled or confirmed after their end and the gym's no-show grace."""
-    with _connection().cursor() as cursor:
-        cursor.execute("SELECT reps_gyms_with_overdue_appointments(%s)", [at])
-        return [row[0] for row in cursor.fetchall()]
-
-
-def gyms_with_stuck_calls(sent_before: Any) -> list[uuid.UUID]:
-    """The gyms with AI calls sent before then that the platform never reported ended, asked before any gym is known."""
-    with _connection().cursor() as cursor:
-        cursor.execute("SELECT reps_gyms_with_stuck_calls(%s)", [sent_before])
-        return [row[0] for row in cursor.fetchall()]
 
 
 class PlatformRouter:
