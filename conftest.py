@@ -11,6 +11,8 @@ from leads.tests.factories import (
     LeadQualificationFactory,
     LeadTagAssignmentFactory,
 )
+from notifications.models import NotificationTemplate
+from notifications.tests.factories import NotificationFactory, NotificationTemplateFactory
 from reps.core.models import OutboxMessage
 
 
@@ -52,7 +54,10 @@ def _add_one_of_everything(gym):
     LeadQualificationFactory(lead=lead)
     LeadTagAssignmentFactory(lead=lead)
     transcript = CallTranscriptFactory(call__lead=lead, call__campaign=CampaignFactory(gym=gym))
-    AppointmentFactory(lead=lead, branch=branch, call=transcript.call)
+    appointment = AppointmentFactory(lead=lead, branch=branch, call=transcript.call)
+    NotificationFactory(appointment=appointment)
+    if not NotificationTemplate.objects.unscoped().filter(gym=gym).exists():  # one per kind and channel
+        NotificationTemplateFactory(gym=gym)
     KnowledgeBaseEntryFactory(gym=gym)
     OutboxMessage.objects.create(gym=gym, topic="test.event")
     return lead

@@ -8,7 +8,7 @@ from django.db.models import F, Q
 
 from gyms.models import GymSettings
 from leads.querysets import LEAD_DASHBOARD
-from reps.core.models import TenantModel
+from reps.core.models import TenantModel, same_gym_key
 from reps.tenancy.queryset import TenantManager
 
 from .choices import ACTIVE_STATUSES, AppointmentStatus
@@ -42,6 +42,7 @@ class Appointment(TenantModel):
     class Meta:
         ordering = ["scheduled_time"]
         constraints = [
+            same_gym_key("appointment"),  # its notifications point at it and its gym (notifications 0001)
             models.CheckConstraint(
                 condition=Q(end_time__gt=F("scheduled_time")),
                 name="appointment_end_after_start",

@@ -4,6 +4,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 import phonenumbers
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -32,6 +33,24 @@ def validate_country_code(value):
             code="invalid_country",
             params={"value": value},
         )
+
+
+MAX_REMINDERS = 5
+MAX_REMINDER_MINUTES = 7 * 24 * 60  # a week
+
+
+def default_reminder_minutes():
+    return [24 * 60, 120]
+
+
+def validate_reminder_minutes(value):
+    if len(value) > MAX_REMINDERS:
+        raise ValidationError(f"At most {MAX_REMINDERS} reminders.", code="too_many_reminders")
+    if len(set(value)) != len(value):
+        raise ValidationError("Each reminder must be at a different time.", code="duplicate_reminders")
+    if any(not 5 <= minutes <= MAX_REMINDER_MINUTES for minutes in value):
+        raise ValidationError(f"A reminder goes out between 5 and {MAX_REMINDER_MINUTES:,} minutes (a week) before"
+                              " the appointment.", code="reminder_range")
 
 
 class Gym(BaseModel):
@@ -120,6 +139,19 @@ class GymSettings(TenantModel):
         default=30, validators=[MaxValueValidator(1440)],
         help_text="How long after an appointment's end it becomes a no-show if still scheduled or confirmed.",
     )
+    # Appointment notifications (the notifications app): which channels, when reminders go, and when nothing
+    # goes out at all (a message due then waits for the quiet hours' end).
+    email_notifications = models.BooleanField(default=True, help_text="Email leads about their appointments.")
+    sms_notifications = models.BooleanField(default=True, help_text="Text leads who consented about their appointments.")
+    reminder_minutes_before = ArrayField(
+        models.PositiveIntegerField(), default=default_reminder_minutes, blank=True,
+        validators=[validate_reminder_minutes],
+        help_text="When reminders go out, in minutes before the appointment (24 hours and 2 hours by default).",
+    )
+    quiet_hours_start = models.TimeField(default=datetime.time(21, 0),
+                                         help_text="Gym local time; no notification goes out from then...")
+    quiet_hours_end = models.TimeField(default=datetime.time(8, 0),
+                                       help_text="...until then (the same time as the start: no quiet hours).")
 
     class Meta:
         verbose_name_plural = "gym settings"

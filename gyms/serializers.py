@@ -22,11 +22,14 @@ class LocalTimeField(serializers.TimeField):
 class GymSettingsSerializer(StrictModelSerializer):
     calling_hours_start = LocalTimeField(required=False)
     calling_hours_end = LocalTimeField(required=False)
+    quiet_hours_start = LocalTimeField(required=False)
+    quiet_hours_end = LocalTimeField(required=False)
 
     class Meta:
         model = GymSettings
         fields = ["default_appointment_minutes", "calling_hours_start", "calling_hours_end", "max_call_attempts",
-                  "no_show_grace_minutes"]
+                  "no_show_grace_minutes", "email_notifications", "sms_notifications", "reminder_minutes_before",
+                  "quiet_hours_start", "quiet_hours_end"]
 
 
 class AISettingsSerializer(StrictModelSerializer):

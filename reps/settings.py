@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "leads",
     "calls",
     "appointments",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -246,6 +247,7 @@ DISPATCH_CALLS_EVERY_SECONDS = env_int("DISPATCH_CALLS_EVERY_SECONDS", 60)
 RECONCILE_CALLS_EVERY_SECONDS = env_int("RECONCILE_CALLS_EVERY_SECONDS", 300)
 MARK_NO_SHOWS_EVERY_SECONDS = env_int("MARK_NO_SHOWS_EVERY_SECONDS", 300)
 RELAY_OUTBOX_EVERY_SECONDS = env_int("RELAY_OUTBOX_EVERY_SECONDS", 10)
+SEND_NOTIFICATIONS_EVERY_SECONDS = env_int("SEND_NOTIFICATIONS_EVERY_SECONDS", 30)
 # The outbox relay (reps/core/outbox.py): messages one task delivers; how long a relay holds the messages it
 # claimed; the pause after a first failed delivery (doubled each time, at most an hour); attempts in all.
 OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 100)
@@ -259,7 +261,39 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-calls": {"task": "calls.reconcile_stuck_calls", "schedule": RECONCILE_CALLS_EVERY_SECONDS},
     "mark-no-shows": {"task": "appointments.mark_no_shows", "schedule": MARK_NO_SHOWS_EVERY_SECONDS},
     "relay-outbox": {"task": "core.relay_outbox", "schedule": RELAY_OUTBOX_EVERY_SECONDS},
+    "send-due-notifications": {"task": "notifications.send_due_notifications",
+                               "schedule": SEND_NOTIFICATIONS_EVERY_SECONDS},
 }
+
+# --- Notifications to leads (the notifications app) ---------------------------
+# Email through Django's framework: SMTP in production (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
+# EMAIL_HOST_PASSWORD, EMAIL_USE_TLS), the console in development; tests use the locmem backend.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "notifications@reps.localhost")
+# The right-hand side of each notification's Message-ID (<notification id@domain>): the same on a resend.
+EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("EMAIL_MESSAGE_ID_DOMAIN", "reps.localhost")
+# Text messages (notifications/sms.py): Twilio when its account is set, else the console (it logs them).
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_API_BASE = os.environ.get("TWILIO_API_BASE", "https://api.twilio.com")
+SMS_BACKEND = os.environ.get("SMS_BACKEND") or (
+    "notifications.sms.TwilioBackend" if TWILIO_ACCOUNT_SID else "notifications.sms.ConsoleBackend")
+SMS_TIMEOUT_SECONDS = env_int("SMS_TIMEOUT_SECONDS", 10)
+# Texts go from the gym's own number (Gym.phone, which must be a number of the SMS account); else this one.
+SMS_FROM_NUMBER = os.environ.get("SMS_FROM_NUMBER", "")
+# Notifications one task sends; how long a worker holds the ones it claimed; the pause after a first failed
+# attempt (doubled each time, at most an hour); attempts in all before one is failed.
+NOTIFICATION_BATCH_SIZE = env_int("NOTIFICATION_BATCH_SIZE", 50)
+NOTIFICATION_CLAIM_SECONDS = env_int("NOTIFICATION_CLAIM_SECONDS", 120)
+NOTIFICATION_RETRY_SECONDS = env_int("NOTIFICATION_RETRY_SECONDS", 60)
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 6)
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME",
                                                str(BASE_DIR / ".data" / "celerybeat-schedule"))
 

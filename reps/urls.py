@@ -12,11 +12,12 @@ import appointments.urls
 import calls.urls
 import gyms.urls
 import leads.urls
+import notifications.urls
 from accounts.views import BrowsableApiLoginView
 from reps.core.views import healthz, livez, metrics_view
 from reps.tenancy.api import GymAPIView
 
-APPS = [gyms.urls, accounts.urls, leads.urls, calls.urls, appointments.urls]
+APPS = [gyms.urls, accounts.urls, leads.urls, calls.urls, appointments.urls, notifications.urls]
 
 
 # The API's root, schema and docs work like every other view of the API: in a transaction where the

@@ -239,6 +239,11 @@ def gyms_with_overdue_appointments(at: Any) -> list[uuid.UUID]:
     return _gym_ids("reps_gyms_with_overdue_appointments", at)
 
 
+def gyms_with_due_notifications(at: Any) -> list[uuid.UUID]:
+    """The gyms with appointment notifications to send by then (pending and due, or claimed and not finished)."""
+    return _gym_ids("reps_gyms_with_due_notifications", at)
+
+
 def _gym_ids(function: str, *arguments: Any) -> list[uuid.UUID]:
     with _connection().cursor() as cursor:
         cursor.execute(f"SELECT {function}({', '.join(['%s'] * len(arguments))})", list(arguments))

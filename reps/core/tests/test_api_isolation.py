@@ -16,6 +16,7 @@ from calls.models import Campaign
 from calls.tests.factories import CallLogFactory
 from gyms.models import Branch, KnowledgeBaseEntry
 from leads.models import LeadTag
+from notifications.models import NotificationTemplate
 from reps.core.models import TenantModel
 from reps.tenancy.database import gym_scope
 
@@ -33,6 +34,7 @@ RESOURCES = {
     "call": lambda gym, lead: lead.calls.first(),
     "campaign": lambda gym, lead: Campaign.objects.for_gym(gym).first(),
     "appointment": lambda gym, lead: lead.appointments.first(),
+    "notification-template": lambda gym, lead: NotificationTemplate.objects.for_gym(gym).first(),
 }
 DETAIL_ACTIONS = {"call": ["status"], "appointment": ["status"]}
 BODY = {"status": "cancelled", "name": "x", "title": "x", "first_name": "x", "content": "x"}
@@ -72,7 +74,7 @@ def snapshot(row):
         return model_to_dict(row)
 
 
-@pytest.mark.parametrize("basename", ["branch", "knowledge-base", "user", "campaign"])
+@pytest.mark.parametrize("basename", ["branch", "knowledge-base", "user", "campaign", "notification-template"])
 def test_a_role_that_may_not_write_gets_403_whatever_the_object(api_client_for, gym, gym_b_rows, basename):
     sales = api_client_for(UserFactory(gym=gym, role=RoleFactory(name="sales")))
 
@@ -87,6 +89,7 @@ LIST_URLS = [
     "/api/v1/leads/prioritized/", "/api/v1/calls/upcoming/", "/api/v1/appointments/upcoming/",
     "/api/v1/leads/?search=555", "/api/v1/leads/?search=a", "/api/v1/knowledge-base/?search=membership",
     "/api/v1/leads/?pagination=cursor", "/api/v1/leads/dashboard/", "/api/v1/gym/",
+    "/api/v1/notifications/", "/api/v1/notification-templates/",
 ]
 
 

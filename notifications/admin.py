@@ -1,0 +1,35 @@
+from typing import Any
+
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from reps.tenancy.admin import TenantAdmin
+
+from .choices import NotificationStatus
+from .models import Notification, NotificationTemplate
+
+
+@admin.register(Notification)
+class NotificationAdmin(TenantAdmin):
+    list_display = ("send_at", "kind", "channel", "status", "to", "lead", "attempts", "sent_at", "gym")
+    list_filter = ("status", "channel", "kind", "gym")
+    list_select_related = ("gym", "lead")
+    search_fields = ("to", "lead__first_name", "lead__last_name", "lead__phone", "lead__email")
+    autocomplete_fields = ("gym", "lead", "appointment")
+    date_hierarchy = "send_at"
+    readonly_fields = ("key", "to", "subject", "body", "attempts", "claimed_until", "sent_at", "provider_id",
+                       "reason")
+    actions = ["send_again"]
+
+    @admin.action(description="Try sending again (failed ones only)")
+    def send_again(self, request: Any, queryset: Any) -> None:
+        retried = queryset.filter(status=NotificationStatus.FAILED).update(
+            status=NotificationStatus.PENDING, attempts=0, send_at=timezone.now(), reason="", updated_at=timezone.now())
+        self.message_user(request, f"{retried} notification(s) will be sent again.", messages.SUCCESS)
+
+
+@admin.register(NotificationTemplate)
+class NotificationTemplateAdmin(TenantAdmin):
+    list_display = ("kind", "channel", "subject", "gym")
+    list_filter = ("kind", "channel", "gym")
+    search_fields = ("subject", "body")
