@@ -18,14 +18,15 @@ class FakeTwilio:
 
     POST sends (201 with the message, as Twilio answers), unless `responses` holds (status, body) answers to
     give first; `hang_after_accepting` > 0 makes that many next sends keep the message and then not answer
-    for a minute (the worker waiting on them may be killed). Numbers in `unsubscribed` are refused with
+    for a minute, as does the `hang_at`-th send (1 is the first), which sets `hanging` (the worker waiting
+    on it may be killed). Numbers in `unsubscribed` are refused with
     21610, as Twilio refuses a recipient who replied STOP. GET lists the messages to To from From sent on
     or after DateSent>, newest first.
     """
 
     def __init__(self):
         self.requests, self.messages, self.responses, self.unsubscribed = [], [], [], set()
-        self.hang_after_accepting = 0
+        self.hang_after_accepting, self.hang_at, self.hanging = 0, 0, threading.Event()
         self.lock = threading.Lock()
         twilio = self
 
@@ -56,7 +57,9 @@ class FakeTwilio:
                                "body": form["Body"], "status": "queued",
                                "date_sent": time.strftime("%Y-%m-%d", time.gmtime())}
                     twilio.messages.append(message)
+                    hang = hang or len(twilio.messages) == twilio.hang_at
                 if hang:
+                    twilio.hanging.set()
                     time.sleep(60)
                 self.answer(201, message)
 
