@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.tests.factories import RoleFactory, UserFactory
 from appointments.models import Appointment
 from calls.models import CallLog
-from calls.tests.conftest import fake_platform, retell_settings, sdk_deliver, sdk_platform_call  # noqa: F401 (fixtures)
+from calls.tests.conftest import KEY, FakePlatform, sdk_deliver, sdk_platform_call
 from gyms.models import AISettings, Gym, GymSettings
 from leads.models import Lead
 from notifications import sms
@@ -32,6 +32,15 @@ BASE = Path(__file__).resolve().parents[3]
 EVERY_SECOND = {name: "1" for name in ("DISPATCH_CALLS_EVERY_SECONDS", "RECONCILE_CALLS_EVERY_SECONDS",
                                         "MARK_NO_SHOWS_EVERY_SECONDS", "RELAY_OUTBOX_EVERY_SECONDS",
                                         "SEND_NOTIFICATIONS_EVERY_SECONDS")}
+
+
+@pytest.fixture
+def voice_platform(settings):
+    """The voice platform: a local fake of its API, and the key its webhooks are signed with."""
+    platform = FakePlatform()
+    settings.RETELL_API_BASE, settings.RETELL_API_KEY = platform.url, KEY
+    yield platform
+    platform.close()
 
 
 @pytest.fixture
@@ -66,7 +75,7 @@ def eventually(condition, seconds=90):
 
 
 def test_import_calls_booking_notifications_reminder_no_show_and_figures_with_nothing_run_by_hand(
-        api_client_for, gym, other_gym, client, fake_platform, worker, beat):
+        api_client_for, gym, other_gym, client, voice_platform, worker, beat):
     Gym.objects.filter(pk=gym.pk).update(phone="+12125550100")
     AISettings.objects.for_gym(gym).update(agent_id="agent_a")
     GymSettings.objects.for_gym(gym).update(  # open and loud all day, so the test runs at any hour
@@ -88,7 +97,7 @@ def test_import_calls_booking_notifications_reminder_no_show_and_figures_with_no
     assert len(manager.post("/api/v1/calls/queue/", {"leads": [str(jane.pk), str(john.pk)]},
                             format="json").json()["queued"]) == 2
     placed = eventually(lambda: (lambda creates: creates if len(creates) == 2 else None)(
-        {request["body"]["to_number"]: request["body"] for request in fake_platform.requests
+        {request["body"]["to_number"]: request["body"] for request in voice_platform.requests
          if request["path"] == "/v2/create-phone-call"}))
     jane_call = CallLog.objects.for_gym(gym).get(lead=jane)
     assert jane_call.retell_call_id
