@@ -8,6 +8,7 @@ from calls.tests.factories import CallTranscriptFactory, CampaignFactory
 from gyms.tests.factories import BranchFactory, GymFactory, KnowledgeBaseEntryFactory
 from leads.tests.factories import (
     LeadFactory,
+    LeadImportFactory,
     LeadQualificationFactory,
     LeadTagAssignmentFactory,
 )
@@ -59,6 +60,7 @@ def _add_one_of_everything(gym):
     if not NotificationTemplate.objects.unscoped().filter(gym=gym).exists():  # one per kind and channel
         NotificationTemplateFactory(gym=gym)
     KnowledgeBaseEntryFactory(gym=gym)
+    LeadImportFactory(gym=gym)
     OutboxMessage.objects.create(gym=gym, topic="test.event")
     return lead
 

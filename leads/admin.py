@@ -1,10 +1,12 @@
+from typing import Any
+
 from django.contrib import admin
 
 from appointments.models import Appointment
 from calls.models import CallLog
 from reps.tenancy.admin import ReadOnlyTenantInline, TenantAdmin, TenantInline
 
-from .models import Lead, LeadQualification, LeadTag, LeadTagAssignment
+from .models import Lead, LeadImport, LeadQualification, LeadTag, LeadTagAssignment
 
 
 class LeadQualificationInline(TenantInline):
@@ -60,3 +62,32 @@ class LeadQualificationAdmin(TenantAdmin):
     list_filter = ("interest_level", "gym")
     search_fields = ("lead__first_name", "lead__last_name", "lead__phone")
     autocomplete_fields = ("gym", "lead")
+
+
+@admin.register(LeadImport)
+class LeadImportAdmin(TenantAdmin):
+    """Import jobs, for platform staff to follow: read-only (a worker writes them); a finished one may be deleted."""
+
+    list_display = ("source_name", "gym", "status", "rows_processed", "rows_total", "created_count", "error_count",
+                    "attempts", "created_at", "finished_at")
+    list_filter = ("status", "gym")
+    list_select_related = ("gym",)
+    search_fields = ("source_name",)
+    date_hierarchy = "created_at"
+    # The file itself (up to 10 MB of leads' details) is not shown.
+    exclude = ("text",)
+
+    def get_queryset(self, request: Any) -> Any:
+        return super().get_queryset(request).defer("text", "report")
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> Any:
+        return [field.name for field in self.model._meta.fields if field.name != "text"]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return obj is None or obj.status in ("done", "failed")

@@ -19,3 +19,19 @@ class InterestLevel(models.TextChoices):
     LOW = "low", "Low"
     MEDIUM = "medium", "Medium"
     HIGH = "high", "High"
+
+
+class ImportStatus(models.TextChoices):
+    """A lead import job's state (leads.models.LeadImport): queued, running, then done or failed."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class OnDuplicate(models.TextChoices):
+    """What an import does with a row whose phone or email the gym has already."""
+
+    SKIP = "skip", "Skip"
+    UPDATE = "update", "Update"

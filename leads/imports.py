@@ -8,11 +8,16 @@ came earlier in the file) is a duplicate: skipped, or, with on_duplicate=
 line numbers and do not stop the others. Rows are written in batches, each in
 its own transaction, so running the same file twice changes nothing the
 second time.
+
+A big file through the API is an import job instead (LeadImport, run by the task leads.run_import): see
+"Import jobs" below. The command line imports in the foreground with a progress bar.
 """
 
+import contextlib
 import csv
 import datetime
 import io
+import logging
 import re
 import time
 import uuid
@@ -20,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models.functions import Lower
@@ -29,9 +35,12 @@ from gyms.models import Gym
 from reps.core.cache import affected_by, invalidate_after
 from reps.core.phones import normalize_phone
 from reps.tenancy.database import gym_transaction
-from reps.tenancy.services import gym_service
+from reps.tenancy.services import create_row, gym_service
 
-from .models import Lead, LeadTag, LeadTagAssignment
+from .choices import ImportStatus, OnDuplicate
+from .models import Lead, LeadImport, LeadTag, LeadTagAssignment
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 MAX_COLUMNS = 100  # a file of leads has a dozen; thousands would only cost every row's reading
@@ -145,11 +154,22 @@ def parse_row(values: dict[str, str], region: str, now: datetime.datetime,
     return fields, tags
 
 
+def count_rows(text: str) -> int:
+    """The file's data rows, as the import reads them; ValidationError when its header cannot be imported."""
+    return sum(1 for _ in read_rows(text))
+
+
+def too_many_rows(max_rows: int) -> ValidationError:
+    return ValidationError({"file": f"The file has more than {max_rows:,} rows: split it, or import it with"
+                                    " manage.py import_leads."})
+
+
 @gym_service(atomic=False)  # a transaction per batch
 def import_leads(*, gym: uuid.UUID, text: str, on_duplicate: str = "skip", source_name: str = "upload",
                  progress: Callable[[int], None] | None = None, max_rows: int | None = None,
-                 max_seconds: float | None = None) -> ImportReport:
-    """Import CSV `text` into the gym; returns an ImportReport. `progress(rows)` is called after each batch.
+                 max_seconds: float | None = None, batch_size: int = BATCH_SIZE) -> ImportReport:
+    """Import CSV `text` into the gym; returns an ImportReport. `progress(rows)` is called after each batch
+    (of `batch_size` leads to write) with the rows read so far, and once at the end.
 
     A file of more than `max_rows` rows (when given) is refused before anything is written. After
     `max_seconds` (when given) the import stops at the end of a batch, and its report says after which line.
@@ -157,9 +177,8 @@ def import_leads(*, gym: uuid.UUID, text: str, on_duplicate: str = "skip", sourc
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     if on_duplicate not in ("skip", "update"):
         raise ValidationError({"on_duplicate": "Choose skip or update."})
-    if max_rows is not None and sum(1 for _ in read_rows(text)) > max_rows:
-        raise ValidationError({"file": f"The file has more than {max_rows:,} rows: split it, or import it with"
-                                       " manage.py import_leads."})
+    if max_rows is not None and count_rows(text) > max_rows:
+        raise too_many_rows(max_rows)
     with gym_transaction(gym):
         country_code = Gym.objects.values_list("country_code", flat=True).get(pk=gym)
     report, batch, now = ImportReport(), [], timezone.now()
@@ -178,7 +197,7 @@ def import_leads(*, gym: uuid.UUID, text: str, on_duplicate: str = "skip", sourc
         if fields["email"]:
             seen_emails.add(fields["email"])
         batch.append((fields, tags))
-        if len(batch) == BATCH_SIZE:
+        if len(batch) >= batch_size:
             _write_batch(gym, batch, on_duplicate, report)
             batch = []
             if progress:
@@ -248,3 +267,172 @@ def _tag(gym: uuid.UUID, tagged: list[tuple[Lead, list[str]]]) -> None:
         [LeadTagAssignment(gym_id=gym, lead=lead, tag=existing[name.lower()]) for lead, tags in tagged for name in tags],
         ignore_conflicts=True,
     )
+
+
+# --- Import jobs ---------------------------------------------------------------------------------------
+# POST /api/v1/leads/import/ of a file of more than LEAD_IMPORT_ASYNC_ROWS data rows stores it as a
+# LeadImport (queue_import) and answers 202; the task leads.run_import runs it (run_import_job), any number of
+# times: a run claims the job under a row lock that others skip, and only a queued job, or a running one whose
+# worker stopped noting progress (LEAD_IMPORT_STALE_SECONDS), can be claimed. Re-running a file changes
+# nothing the first run wrote (duplicates are skipped, or updated to the same values), so a job taken over
+# after its worker died runs from the top; its counts are those of its last run (what the first run created
+# shows as skipped, or updated). The periodic task leads.start_queued_imports hands the broker the jobs it
+# never got (it was down when they were queued) and those to take over (take_pending_imports).
+
+
+def async_rows() -> int:
+    """Files with more data rows than this are imported as jobs (LEAD_IMPORT_ASYNC_ROWS, default 1,000)."""
+    return int(settings.LEAD_IMPORT_ASYNC_ROWS)
+
+
+def stale_after() -> datetime.timedelta:
+    """A running job with no progress for this long has lost its worker (LEAD_IMPORT_STALE_SECONDS, 600); a
+    queued job handed to the broker this long ago and not started is handed to it again."""
+    return datetime.timedelta(seconds=settings.LEAD_IMPORT_STALE_SECONDS)
+
+
+def max_attempts() -> int:
+    """Runs of a job before it is failed (LEAD_IMPORT_MAX_ATTEMPTS, 3): a file whose import keeps killing its
+    worker is not retried for ever."""
+    return int(settings.LEAD_IMPORT_MAX_ATTEMPTS)
+
+
+def report_max_errors() -> int:
+    """Bad rows a job's stored report names (LEAD_IMPORT_REPORT_MAX_ERRORS, 1,000); error_count has them all."""
+    return int(settings.LEAD_IMPORT_REPORT_MAX_ERRORS)
+
+
+def job_batch_size() -> int:
+    """Leads a job writes per transaction, and so how often it notes progress (LEAD_IMPORT_BATCH_SIZE, 500)."""
+    return int(settings.LEAD_IMPORT_BATCH_SIZE)
+
+
+def needs_job(text: str) -> int | None:
+    """The file's data rows when they are more than async_rows() (import it as a job), else None.
+
+    Cheap for a small file: a data row takes at least one line, so a file of at most async_rows() line
+    breaks is imported at once without counting; a bigger one is read once to count its rows exactly (the
+    header checked: a file the import cannot read is a 400 at upload, not a failed job).
+    """
+    threshold = async_rows()
+    if text.count("\n") <= threshold:
+        return None
+    rows = count_rows(text)
+    return rows if rows > threshold else None
+
+
+@gym_service
+def queue_import(*, gym: uuid.UUID, text: str, rows_total: int, on_duplicate: str = "skip",
+                 source_name: str = "upload", created_by: Any = None) -> LeadImport:
+    """A queued import job of the gym for CSV `text`; the caller hands it to the broker once this commits
+    (leads.tasks.start_import). Taken as handed over now: if the broker turns out to be down, the caller says
+    so (not_enqueued), and the sweep hands it over later."""
+    if on_duplicate not in OnDuplicate.values:
+        raise ValidationError({"on_duplicate": "Choose skip or update."})
+    return create_row(LeadImport, gym=gym, data={
+        "text": text, "rows_total": rows_total, "on_duplicate": on_duplicate, "source_name": source_name[:255],
+        "created_by": created_by, "enqueued_at": timezone.now()})
+
+
+@gym_service
+def not_enqueued(*, gym: uuid.UUID, job_id: uuid.UUID) -> bool:
+    """The broker did not take the job's task: the sweep (leads.start_queued_imports) hands it over later."""
+    return bool(LeadImport.objects.for_gym(gym).filter(pk=job_id, status=ImportStatus.QUEUED)
+                .update(enqueued_at=None, updated_at=timezone.now()))
+
+
+@gym_service
+def take_pending_imports(*, gym: uuid.UUID, now: datetime.datetime | None = None) -> list[uuid.UUID]:
+    """The ids of the gym's jobs a worker should start (LeadImportQuerySet.pending), noted as handed to the
+    broker now; jobs another sweep is taking are skipped (row locks)."""
+    now = now or timezone.now()
+    jobs = LeadImport.objects.for_gym(gym)
+    ids = list(jobs.select_for_update(skip_locked=True).pending(now - stale_after())
+               .order_by("created_at", "id").values_list("pk", flat=True))
+    if ids:
+        jobs.filter(pk__in=ids).update(enqueued_at=now, updated_at=now)
+    return ids
+
+
+class ClaimLost(Exception):
+    """Another run took the job over (this one was taken for dead): stop, leave the job to it."""
+
+
+@gym_service(atomic=False)  # claims, notes progress and finishes in transactions of their own; imports in batches
+def run_import_job(*, gym: uuid.UUID, job_id: uuid.UUID) -> str:
+    """Run the gym's import job if no other run holds it; what became of it: done, failed, queued (to be
+    retried), or "not claimed" (finished already, running elsewhere, or no such job in the gym)."""
+    claimed = _claim(gym, job_id)
+    if claimed is None:
+        return "not claimed"
+    job, claim = claimed
+
+    def progress(rows: int) -> None:
+        with gym_transaction(gym):
+            noted = LeadImport.objects.for_gym(gym).filter(pk=job_id, claim=claim, status=ImportStatus.RUNNING).update(
+                rows_processed=rows, heartbeat_at=timezone.now())
+        if not noted:
+            raise ClaimLost(job_id)
+
+    try:
+        report = import_leads(gym=gym, text=job.text, on_duplicate=job.on_duplicate, source_name=job.source_name,
+                              progress=progress, batch_size=job_batch_size())
+    except ClaimLost:
+        logger.warning("import job %s was taken over by another run; this one stops", job_id)
+        return "not claimed"
+    except ValidationError as error:  # the file itself (a line that cannot be read): running it again won't help
+        return _finish(gym, job_id, claim, error="; ".join(error.messages))
+    except Exception as error:
+        logger.exception("import job %s failed (attempt %s)", job_id, job.attempts)
+        retry = job.attempts < max_attempts()
+        with contextlib.suppress(Exception):  # the database may be what failed: the job then goes stale
+            _finish(gym, job_id, claim, error=f"{type(error).__name__}: {error}"[:2000], retry=retry)
+        raise
+    return _finish(gym, job_id, claim, report=report)
+
+
+def _claim(gym: uuid.UUID, job_id: uuid.UUID) -> tuple[LeadImport, uuid.UUID] | None:
+    """(the job, this run's claim) when the job is queued, or running with no progress for stale_after(); None
+    when another run holds it (locked now, or running with recent progress), or it is finished."""
+    with gym_transaction(gym):
+        now = timezone.now()
+        job = LeadImport.objects.for_gym(gym).select_for_update(skip_locked=True).filter(pk=job_id).first()
+        if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
+            return None
+        if job.status == ImportStatus.RUNNING and job.heartbeat_at and job.heartbeat_at >= now - stale_after():
+            return None
+        jobs = LeadImport.objects.for_gym(gym).filter(pk=job_id)
+        if job.attempts >= max_attempts():
+            jobs.update(status=ImportStatus.FAILED, claim=None, finished_at=now, updated_at=now, error=(
+                f"The import stopped {job.attempts} times without finishing. The rows read so far"
+                f" ({job.rows_processed:,} of {job.rows_total:,}) are imported; upload the file again to"
+                " import the rest (they are found as duplicates)."))
+            return None
+        claim = uuid.uuid4()
+        jobs.update(status=ImportStatus.RUNNING, claim=claim, attempts=job.attempts + 1, heartbeat_at=now,
+                    started_at=job.started_at or now, rows_processed=0, error="", updated_at=now)
+        job.attempts += 1
+        return job, claim
+
+
+def _finish(gym: uuid.UUID, job_id: uuid.UUID, claim: uuid.UUID, report: ImportReport | None = None,
+            error: str = "", retry: bool = False) -> str:
+    """Record the run's end, if it still holds the job: done with `report`, or failed with `error` (or, to
+    `retry`, queued again for the sweep)."""
+    now = timezone.now()
+    changes: dict[str, Any] = {"claim": None, "updated_at": now, "heartbeat_at": now}
+    if report is not None:
+        stored = report.as_dict()
+        cap = report_max_errors()
+        stored["errors"] = report.errors[:cap]
+        stored["errors_truncated"] = len(report.errors) > cap
+        changes |= {"status": ImportStatus.DONE, "rows_processed": report.rows, "created_count": report.created,
+                    "updated_count": report.updated, "skipped_count": report.skipped,
+                    "error_count": len(report.errors), "report": stored, "finished_at": now, "error": ""}
+    elif retry:
+        changes |= {"status": ImportStatus.QUEUED, "enqueued_at": None, "error": error}
+    else:
+        changes |= {"status": ImportStatus.FAILED, "error": error, "finished_at": now}
+    with gym_transaction(gym):
+        LeadImport.objects.for_gym(gym).filter(pk=job_id, claim=claim).update(**changes)
+    return str(changes["status"])

@@ -9,8 +9,15 @@ from django.db.models.functions import Lower, Upper
 from reps.core.models import TenantModel, phone_check, same_gym_key
 from reps.tenancy.queryset import TenantManager
 
-from .choices import InterestLevel, LeadStatus
-from .querysets import LEAD_DASHBOARD, LEAD_STATS, PRIORITIZED_LEADS, LeadQuerySet, LeadTagQuerySet
+from .choices import ImportStatus, InterestLevel, LeadStatus, OnDuplicate
+from .querysets import (
+    LEAD_DASHBOARD,
+    LEAD_STATS,
+    PRIORITIZED_LEADS,
+    LeadImportQuerySet,
+    LeadQuerySet,
+    LeadTagQuerySet,
+)
 
 
 class Lead(TenantModel):
@@ -163,3 +170,54 @@ class LeadQualification(TenantModel):
 
     def __str__(self):
         return f"Qualification of {self.lead} ({self.score})"
+
+
+class LeadImport(TenantModel):
+    """A CSV import run in the background (POST /api/v1/leads/import/ of a big file; leads.tasks.run_import).
+
+    Queued with the file's text; a worker claims it (running, under `claim`), imports it through
+    leads.imports.import_leads in batches, noting the rows read after each (`rows_processed`, `heartbeat_at`),
+    and records the counts and the per-row report (done), or why it could not (failed). A running job whose
+    worker stopped noting progress (LEAD_IMPORT_STALE_SECONDS) is taken over by the next run: running the same
+    file again changes nothing that the first run wrote.
+    """
+
+    created_by = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", help_text="Who uploaded the file.")
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    on_duplicate = models.CharField(max_length=10, choices=OnDuplicate.choices, default=OnDuplicate.SKIP)
+    source_name = models.CharField(max_length=255, blank=True, help_text="The uploaded file's name.")
+    text = models.TextField(help_text="The CSV file, as uploaded (UTF-8).")
+    rows_total = models.PositiveIntegerField(default=0, help_text="Data rows in the file, counted at upload.")
+    rows_processed = models.PositiveIntegerField(default=0, help_text="Rows read so far (after each batch).")
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0, help_text="Rows with errors (the report keeps the first"
+                                                                   " LEAD_IMPORT_REPORT_MAX_ERRORS).")
+    report = models.JSONField(null=True, blank=True, help_text="When done: the per-row report, as the synchronous"
+                                                               " import answers it.")
+    error = models.TextField(blank=True, help_text="Why the job failed.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Runs that claimed the job.")
+    claim = models.UUIDField(null=True, blank=True, editable=False,
+                             help_text="The run that holds the job; a run that lost it stops.")
+    enqueued_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When a task was last handed to the broker (none: not yet).")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="The running job's last progress.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[Any] = TenantManager.from_queryset(LeadImportQuerySet)()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The gym's jobs, newest first (the API's list), down to the id that breaks ties.
+            models.Index(fields=["gym", "-created_at", "-id"], name="leadimport_gym_created_id_idx"),
+            # The sweep's question (reps_gyms_with_pending_imports): only unfinished jobs.
+            models.Index(fields=["status"], condition=Q(status__in=["queued", "running"]),
+                         name="leadimport_unfinished_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.source_name or 'import'} ({self.status}, {self.rows_processed}/{self.rows_total})"

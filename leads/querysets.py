@@ -237,6 +237,27 @@ class LeadTagQuerySet(TenantQuerySet):
     pass
 
 
+# What a list of import jobs leaves unread: the file and the per-row report (the detail shows the report).
+IMPORT_HEAVY_FIELDS = ("text", "report")
+
+
+class LeadImportQuerySet(TenantQuerySet):
+    def for_list(self) -> "LeadImportQuerySet":
+        """The jobs without their files or reports: one query for a page, whatever the files' size."""
+        return self.defer(*IMPORT_HEAVY_FIELDS)
+
+    def for_detail(self) -> "LeadImportQuerySet":
+        return self.defer("text")
+
+    def pending(self, stale_before: datetime.datetime) -> "LeadImportQuerySet":
+        """Jobs to hand to the broker: queued, or running with no progress since `stale_before` (their worker
+        died), and not handed over since then (never, when the broker was down). As
+        reps_gyms_with_pending_imports asks (migration 0009)."""
+        return self.filter(
+            Q(status="queued") | Q(status="running") & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale_before)),
+            Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale_before))
+
+
 class LeadRepository(Repository):
     """A gym's lead reads, as the views and services ask for them (lead_repository(gym))."""
 

@@ -2,6 +2,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.reverse import reverse
 
 from appointments.models import Appointment
 from calls.models import CallLog
@@ -9,8 +10,8 @@ from gyms.models import Branch
 from reps.core.serializers import StrictModelSerializer, StrictSerializer
 from reps.tenancy.api import GymRelatedField
 
-from .choices import LeadStatus
-from .models import Lead, LeadQualification, LeadTag
+from .choices import ImportStatus, LeadStatus, OnDuplicate
+from .models import Lead, LeadImport, LeadQualification, LeadTag
 
 RECENT_CALLS = 5
 
@@ -100,7 +101,7 @@ class LeadDetailSerializer(LeadSerializer):
 
 class LeadImportSerializer(StrictSerializer):
     file = serializers.FileField(help_text="CSV with a header row: names, phone or mobile, email, source, tags...")
-    on_duplicate = serializers.ChoiceField(["skip", "update"], default="skip",
+    on_duplicate = serializers.ChoiceField(OnDuplicate.choices, default="skip",
                                            help_text="What to do with leads the gym has already (same phone or email).")
 
 
@@ -119,3 +120,45 @@ class LeadImportReportSerializer(StrictSerializer):
     stopped_after_line = serializers.IntegerField(
         required=False, help_text="When not complete: the rows after this line were not read; send the file again.")
     detail = serializers.CharField(required=False)
+
+
+class LeadImportJobSerializer(StrictModelSerializer):
+    """An import job (a file of more than LEAD_IMPORT_ASYNC_ROWS rows): its state, progress and counts.
+
+    queued -> running -> done (or failed, with `error`); `rows_processed` of `rows_total` grows after each batch.
+    """
+
+    status = serializers.ChoiceField(ImportStatus.choices, read_only=True)
+    file_name = serializers.CharField(source="source_name", read_only=True)
+    created = serializers.IntegerField(source="created_count", read_only=True)
+    updated = serializers.IntegerField(source="updated_count", read_only=True)
+    skipped = serializers.IntegerField(source="skipped_count", read_only=True)
+    error_rows = serializers.IntegerField(source="error_count", read_only=True, help_text="Rows with errors.")
+    url = serializers.SerializerMethodField(help_text="This job: GET it for its progress and, when done, its report.")
+
+    class Meta:
+        model = LeadImport
+        fields = ["id", "url", "status", "file_name", "on_duplicate", "rows_total", "rows_processed", "created",
+                  "updated", "skipped", "error_rows", "error", "created_by", "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_url(self, job: LeadImport) -> str:
+        path = reverse("v1:lead-import-detail", args=[job.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+class LeadImportJobReportSerializer(LeadImportReportSerializer):
+    errors_truncated = serializers.BooleanField(
+        help_text="More rows had errors than the report keeps (LEAD_IMPORT_REPORT_MAX_ERRORS); `errors` of the"
+                  " job's `error_rows` counts them all.")
+
+
+class LeadImportJobDetailSerializer(LeadImportJobSerializer):
+    """An import job with, once done, its per-row report (the synchronous import's answer)."""
+
+    report = LeadImportJobReportSerializer(read_only=True, allow_null=True)
+
+    class Meta(LeadImportJobSerializer.Meta):
+        fields = [*LeadImportJobSerializer.Meta.fields, "report"]
+        read_only_fields = fields

@@ -1,9 +1,10 @@
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -11,17 +12,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from reps.core.filters import date_range_params, int_param
-from reps.core.permissions import MANAGERS
-from reps.tenancy.api import GymAPIView, GymModelViewSet, TenantCrudViewSet
+from reps.core.permissions import MANAGERS, RolePermission, role_of
+from reps.tenancy.api import GymAPIView, GymModelViewSet, GymReadOnlyViewSet, TenantCrudViewSet
 
+from . import tasks
 from .filters import LeadFilter, LeadTagFilter
-from .imports import import_leads
-from .models import Lead, LeadTag
+from .imports import import_leads, needs_job, queue_import, too_many_rows
+from .models import Lead, LeadImport, LeadTag
 from .querysets import LeadQuerySet, lead_repository
 from .serializers import (
     RECENT_CALLS,
     LeadConsentSerializer,
     LeadDetailSerializer,
+    LeadImportJobDetailSerializer,
+    LeadImportJobSerializer,
     LeadImportReportSerializer,
     LeadImportSerializer,
     LeadSerializer,
@@ -126,9 +130,17 @@ class LeadViewSet(GymModelViewSet):
 
 
 @extend_schema(tags=["leads"], request={"multipart/form-data": LeadImportSerializer},
-               responses={200: LeadImportReportSerializer})
+               responses={200: LeadImportReportSerializer,
+                          202: OpenApiResponse(LeadImportJobSerializer, description=(
+                              "The file has more than LEAD_IMPORT_ASYNC_ROWS data rows: it is imported in the"
+                              " background. The job's URL is in the Location header (and `url`): GET it for its"
+                              " progress and, when done, its report."))})
 class LeadImportView(GymAPIView):
-    """Import leads from a CSV file (owners and managers). Bad rows are reported by line; the rest are imported."""
+    """Import leads from a CSV file (owners and managers). Bad rows are reported by line; the rest are imported.
+
+    A file of up to LEAD_IMPORT_ASYNC_ROWS data rows (1,000 by default) is imported at once: 200 with the
+    report. A bigger one becomes an import job: 202 with the job, which GET /api/v1/leads/imports/{id}/ shows.
+    """
 
     model = Lead
     write_roles = MANAGERS
@@ -145,10 +157,57 @@ class LeadImportView(GymAPIView):
             text = upload.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ValidationError({"file": ["The file is not UTF-8 text."]}) from None
-        report = import_leads(gym=self.gym_id, text=text, on_duplicate=payload.validated_data["on_duplicate"],
+        on_duplicate = payload.validated_data["on_duplicate"]
+        rows = needs_job(text)
+        if rows is not None:
+            return self.queue(text, rows, on_duplicate, upload.name)
+        report = import_leads(gym=self.gym_id, text=text, on_duplicate=on_duplicate,
                               source_name=upload.name, max_rows=settings.IMPORT_MAX_ROWS,
                               max_seconds=settings.IMPORT_MAX_SECONDS)
         return Response(report.as_dict())
+
+    def queue(self, text: str, rows: int, on_duplicate: str, name: str) -> Response:
+        if rows > settings.IMPORT_MAX_ROWS:
+            raise too_many_rows(settings.IMPORT_MAX_ROWS)
+        job = queue_import(gym=self.gym_id, text=text, rows_total=rows, on_duplicate=on_duplicate, source_name=name,
+                           created_by=self.member)
+        gym_id, job_id = self.gym_id, job.pk
+        # Once the job is committed, so that the worker finds it; a broker that is down leaves it queued.
+        transaction.on_commit(lambda: tasks.start_import(gym_id, job_id))
+        data = LeadImportJobSerializer(job, context=self.get_serializer_context()).data
+        return Response(data, status=202, headers={"Location": data["url"]})
+
+
+class ManagersOnly(RolePermission):
+    """Owners and managers only, to read as to write."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if role_of(request.user) in MANAGERS:
+            return True
+        self.message = f"Only {' and '.join(sorted(MANAGERS))} staff may do this."
+        return False
+
+
+@extend_schema(tags=["leads"])
+class LeadImportJobViewSet(GymReadOnlyViewSet):
+    """The gym's import jobs (big files sent to POST /api/v1/leads/import/), newest first; owners and managers.
+
+    A job's detail has, once it is done, the per-row report the synchronous import answers with.
+    """
+
+    model = LeadImport
+    serializer_class = LeadImportJobSerializer
+    permission_classes = [ManagersOnly]
+    ordering_fields = ["created_at", "finished_at", "status"]
+    ordering = ["-created_at"]
+
+    def shape_queryset(self, jobs: Any) -> Any:
+        return jobs.for_list() if self.action == "list" else jobs.for_detail()
+
+    def get_serializer_class(self) -> Any:
+        return LeadImportJobDetailSerializer if self.action == "retrieve" else LeadImportJobSerializer
 
 
 @extend_schema(tags=["tags"])

@@ -248,6 +248,7 @@ RECONCILE_CALLS_EVERY_SECONDS = env_int("RECONCILE_CALLS_EVERY_SECONDS", 300)
 MARK_NO_SHOWS_EVERY_SECONDS = env_int("MARK_NO_SHOWS_EVERY_SECONDS", 300)
 RELAY_OUTBOX_EVERY_SECONDS = env_int("RELAY_OUTBOX_EVERY_SECONDS", 10)
 SEND_NOTIFICATIONS_EVERY_SECONDS = env_int("SEND_NOTIFICATIONS_EVERY_SECONDS", 30)
+LEAD_IMPORT_SWEEP_SECONDS = env_int("LEAD_IMPORT_SWEEP_SECONDS", 60)
 # The outbox relay (reps/core/outbox.py): messages one task delivers; how long a relay holds the messages it
 # claimed; the pause after a first failed delivery (doubled each time, at most an hour); attempts in all.
 OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 100)
@@ -263,7 +264,16 @@ CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "core.relay_outbox", "schedule": RELAY_OUTBOX_EVERY_SECONDS},
     "send-due-notifications": {"task": "notifications.send_due_notifications",
                                "schedule": SEND_NOTIFICATIONS_EVERY_SECONDS},
+    "start-queued-imports": {"task": "leads.start_queued_imports", "schedule": LEAD_IMPORT_SWEEP_SECONDS},
 }
+# Lead imports as jobs (leads/imports.py, leads/tasks.py): files of more data rows than this answer 202 and are
+# imported by a worker; a running job with no progress for this long has lost its worker and is taken over;
+# runs before a job is failed; bad lines its stored report names; leads per transaction (its progress step).
+LEAD_IMPORT_ASYNC_ROWS = env_int("LEAD_IMPORT_ASYNC_ROWS", 1000)
+LEAD_IMPORT_STALE_SECONDS = env_int("LEAD_IMPORT_STALE_SECONDS", 600)
+LEAD_IMPORT_MAX_ATTEMPTS = env_int("LEAD_IMPORT_MAX_ATTEMPTS", 3)
+LEAD_IMPORT_REPORT_MAX_ERRORS = env_int("LEAD_IMPORT_REPORT_MAX_ERRORS", 1000)
+LEAD_IMPORT_BATCH_SIZE = env_int("LEAD_IMPORT_BATCH_SIZE", 500)
 
 # --- Notifications to leads (the notifications app) ---------------------------
 # Email through Django's framework: SMTP in production (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
@@ -425,6 +435,8 @@ SPECTACULAR_SETTINGS = {
         "CallStatusEnum": "calls.models.CallStatus",
         "CampaignStatusEnum": "calls.models.CampaignStatus",
         "AppointmentStatusEnum": "appointments.models.AppointmentStatus",
+        "LeadImportStatusEnum": "leads.choices.ImportStatus",
+        "NotificationStatusEnum": "notifications.choices.NotificationStatus",
     },
 }
 

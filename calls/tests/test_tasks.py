@@ -105,7 +105,7 @@ def test_beat_starts_tasks_that_exist():
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert scheduled == {"calls.dispatch_due_calls", "calls.reconcile_stuck_calls", "appointments.mark_no_shows",
-                         "core.relay_outbox", "notifications.send_due_notifications"}
+                         "core.relay_outbox", "notifications.send_due_notifications", "leads.start_queued_imports"}
     assert scheduled <= set(app.tasks)
 
 

@@ -1,7 +1,7 @@
 import factory
 
 from gyms.tests.factories import GymFactory
-from leads.models import Lead, LeadQualification, LeadTag, LeadTagAssignment
+from leads.models import Lead, LeadImport, LeadQualification, LeadTag, LeadTagAssignment
 
 
 class LeadFactory(factory.django.DjangoModelFactory):
@@ -40,3 +40,20 @@ class LeadQualificationFactory(factory.django.DjangoModelFactory):
     lead = factory.SubFactory(LeadFactory)
     gym = factory.SelfAttribute("lead.gym")
     score = 50
+
+
+class LeadImportFactory(factory.django.DjangoModelFactory):
+    """An import job, done (a big upload's LeadImport, as the worker leaves it)."""
+
+    class Meta:
+        model = LeadImport
+
+    gym = factory.SubFactory(GymFactory)
+    status = "done"
+    source_name = "leads.csv"
+    text = "Name,Phone\nJane Doe,212-555-0100\n"
+    rows_total = 1
+    rows_processed = 1
+    created_count = 1
+    report = factory.LazyFunction(lambda: {"rows": 1, "created": 1, "updated": 0, "skipped": 0, "errors": [],
+                                           "complete": True, "errors_truncated": False})

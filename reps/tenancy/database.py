@@ -244,6 +244,12 @@ def gyms_with_due_notifications(at: Any) -> list[uuid.UUID]:
     return _gym_ids("reps_gyms_with_due_notifications", at)
 
 
+def gyms_with_pending_imports(stale_before: Any) -> list[uuid.UUID]:
+    """The gyms with lead import jobs to hand to the broker: queued and never handed over, or handed over or
+    running with no progress since `stale_before` (leads.imports.take_pending_imports)."""
+    return _gym_ids("reps_gyms_with_pending_imports", stale_before)
+
+
 def _gym_ids(function: str, *arguments: Any) -> list[uuid.UUID]:
     with _connection().cursor() as cursor:
         cursor.execute(f"SELECT {function}({', '.join(['%s'] * len(arguments))})", list(arguments))

@@ -89,7 +89,7 @@ LIST_URLS = [
     "/api/v1/leads/prioritized/", "/api/v1/calls/upcoming/", "/api/v1/appointments/upcoming/",
     "/api/v1/leads/?search=555", "/api/v1/leads/?search=a", "/api/v1/knowledge-base/?search=membership",
     "/api/v1/leads/?pagination=cursor", "/api/v1/leads/dashboard/", "/api/v1/gym/",
-    "/api/v1/notifications/", "/api/v1/notification-templates/",
+    "/api/v1/notifications/", "/api/v1/notification-templates/", "/api/v1/leads/imports/",
 ]
 
 

@@ -29,9 +29,11 @@ from gyms import services as gyms
 from gyms.models import AISettings, Branch, Gym, GymSettings
 from gyms.tests.factories import BranchFactory, GymFactory
 from leads import services as leads
-from leads.imports import import_leads
-from leads.models import Lead, LeadTag
+from leads.imports import import_leads, not_enqueued, queue_import, run_import_job, take_pending_imports
+from leads.models import Lead, LeadImport, LeadTag
 from leads.tests.factories import LeadFactory, LeadTagFactory
+from notifications import services as notifications
+from notifications.models import Notification
 from reps.core.models import OutboxMessage
 from reps.core.outbox import relay_gym_outbox
 from reps.core.testing import as_application_role
@@ -68,6 +70,24 @@ def world() -> dict[str, Any]:
         "message": OutboxMessage.objects.unscoped().create(gym=gym, topic="test.event"),
         "their_message": OutboxMessage.objects.unscoped().create(gym=other, topic="test.event"),
     }
+
+
+JOB_CSV = "Name,Phone\nJane Job,212-555-0166\n"
+
+
+def planned_confirmations(w: dict[str, Any]) -> int:
+    """Gym A's appointment's booking confirmations (email and SMS) and reminders, planned."""
+    appointment = w["appointment"]
+    return int(notifications.plan_notifications(
+        gym=w["gym"].pk, message_id="booked-1", topic="appointment.booked",
+        payload={"appointment_id": str(appointment.pk), "scheduled_time": appointment.scheduled_time.isoformat()}))
+
+
+def lost_import(w: dict[str, Any]) -> LeadImport:
+    """An import job of gym A that the broker never got."""
+    job = queue_import(gym=w["gym"].pk, text=JOB_CSV, rows_total=1)
+    not_enqueued(gym=w["gym"].pk, job_id=job.pk)
+    return job
 
 
 # service name: (call it as a job would, then check what it wrote as the test's superuser)
@@ -108,6 +128,22 @@ CASES = {
         lambda w: import_leads(gym=w["gym"].pk, text="Name,Phone\nJane Doe,212-555-0177\n"),
         lambda w, result: result.created == 1 and Lead.objects.unscoped().filter(
             gym=w["gym"], phone="+12125550177").exists()),
+    "leads.imports.queue_import": (
+        lambda w: queue_import(gym=w["gym"].pk, text=JOB_CSV, rows_total=1, created_by=w["owner"]),
+        lambda w, result: LeadImport.objects.unscoped().filter(pk=result.pk, gym=w["gym"], status="queued",
+                                                               created_by=w["owner"]).exists()),
+    "leads.imports.not_enqueued": (
+        lambda w: not_enqueued(gym=w["gym"].pk, job_id=queue_import(gym=w["gym"].pk, text=JOB_CSV, rows_total=1).pk),
+        lambda w, result: result is True and LeadImport.objects.unscoped().get(gym=w["gym"]).enqueued_at is None),
+    "leads.imports.take_pending_imports": (
+        lambda w: (lost_import(w).pk, take_pending_imports(gym=w["gym"].pk)),
+        lambda w, result: result[1] == [result[0]]
+        and LeadImport.objects.unscoped().get(pk=result[0]).enqueued_at is not None),
+    "leads.imports.run_import_job": (
+        lambda w: run_import_job(gym=w["gym"].pk,
+                                 job_id=queue_import(gym=w["gym"].pk, text=JOB_CSV, rows_total=1).pk),
+        lambda w, result: result == "done" and LeadImport.objects.unscoped().get(gym=w["gym"]).created_count == 1
+        and Lead.objects.unscoped().filter(gym=w["gym"], phone="+12125550166").exists()),
     "calls.services.update_call_status": (
         lambda w: calls.update_call_status(gym=w["gym"].pk, call_id=w["call"].pk, status="in_progress"),
         lambda w, result: CallLog.objects.unscoped().get(pk=w["call"].pk).status == "in_progress"),
@@ -141,6 +177,15 @@ CASES = {
         lambda w: appointments.mark_no_shows(gym=w["gym"].pk, now=TOMORROW_NOON + datetime.timedelta(days=1)),
         lambda w, result: result == 1 and Appointment.objects.unscoped().get(pk=w["appointment"].pk).status == "no_show"
         and OutboxMessage.objects.unscoped().filter(gym=w["gym"], topic="appointment.no_show").exists()),
+    "notifications.services.plan_notifications": (
+        planned_confirmations,
+        lambda w, result: result >= 2 and set(Notification.objects.unscoped().values_list("gym_id", flat=True)) == {
+            w["gym"].pk}),
+    "notifications.services.send_due_notifications": (
+        lambda w: (planned_confirmations(w), notifications.send_due_notifications(  # 09:00 in the gym: no quiet hours
+            gym=w["gym"].pk, now=TOMORROW_NOON - datetime.timedelta(hours=3))),
+        lambda w, result: result[1]["sent"] == 2 and Notification.objects.unscoped().filter(
+            gym=w["gym"], kind="confirmation", status="sent").count() == 2),
     "reps.core.outbox.relay_gym_outbox": (
         lambda w: relay_gym_outbox(gym=w["gym"].pk),
         lambda w, result: result["sent"] >= 1

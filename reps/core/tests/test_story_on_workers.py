@@ -1,6 +1,6 @@
 """The whole story with nothing run by hand: beat (its own process) and a real worker (4 threads, the real
-Redis as broker) do everything in the background. The gym imports leads and queues calls; the worker
-dispatches them to the (local, fake) voice platform; the platform's webhooks, built with its own SDK, book
+Redis as broker) do everything in the background. The gym imports leads (a job the worker runs) and queues
+calls; the worker dispatches them to the (local, fake) voice platform; the platform's webhooks, built with its own SDK, book
 an appointment; the worker relays the booking and sends its confirmation by email and SMS, then the
 reminder, then marks a missed appointment no-show; the stats and the dashboard show all of it."""
 
@@ -75,7 +75,8 @@ def eventually(condition, seconds=90):
 
 
 def test_import_calls_booking_notifications_reminder_no_show_and_figures_with_nothing_run_by_hand(
-        api_client_for, gym, other_gym, client, voice_platform, worker, beat):
+        api_client_for, gym, other_gym, client, voice_platform, worker, beat, settings):
+    settings.LEAD_IMPORT_ASYNC_ROWS = 1  # the import is a job, as a big file's is
     Gym.objects.filter(pk=gym.pk).update(phone="+12125550100")
     AISettings.objects.for_gym(gym).update(agent_id="agent_a")
     GymSettings.objects.for_gym(gym).update(  # open and loud all day, so the test runs at any hour
@@ -85,11 +86,14 @@ def test_import_calls_booking_notifications_reminder_no_show_and_figures_with_no
     UserFactory(gym=gym, role=RoleFactory(name="sales"))
     manager = api_client_for(UserFactory(gym=gym, role=RoleFactory(name="manager")))
 
-    # 1. The gym imports its leads, who agreed to be called.
+    # 1. The gym imports its leads, who agreed to be called: a job the worker runs.
     csv = ("Name,Mobile,Email,Consent\nJane Doe,212-555-0123,jane@example.com,yes\n"
            "John Roe,212-555-0124,john@example.com,yes\n")
     response = manager.post("/api/v1/leads/import/", {"file": _file(csv)}, format="multipart")
-    assert response.status_code in (200, 201), response.content
+    assert response.status_code == 202, response.content
+    job = eventually(lambda: (lambda job: job if job["status"] == "done" else None)(
+        manager.get(response["Location"]).json()))
+    assert (job["created"], job["rows_processed"], job["rows_total"]) == (2, 2, 2)
     jane = Lead.objects.for_gym(gym).get(phone="+12125550123")
     john = Lead.objects.for_gym(gym).get(phone="+12125550124")
 

@@ -21,7 +21,8 @@ from appointments.models import Appointment
 from calls.models import CallLog
 from gyms.models import KnowledgeBaseEntry
 from gyms.tests.factories import GymFactory
-from leads.models import Lead, LeadTag
+from leads.models import Lead, LeadImport, LeadTag
+from notifications.models import Notification, NotificationTemplate
 from reps.core.testing import as_application_role
 from reps.tenancy.api import GymAPIView, GymModelViewSet, GymReadOnlyViewSet
 
@@ -65,7 +66,10 @@ def signed_in(add_one_of_everything):
     call = CallLog.objects.unscoped().get(lead=lead)
     rows = {"lead": lead, "tag": LeadTag.objects.unscoped().get(gym=gym), "call": call, "campaign": call.campaign,
             "appointment": Appointment.objects.unscoped().get(lead=lead), "user": owner, "branch": lead.branch,
-            "knowledge-base": KnowledgeBaseEntry.objects.unscoped().get(gym=gym)}
+            "knowledge-base": KnowledgeBaseEntry.objects.unscoped().get(gym=gym),
+            "lead-import": LeadImport.objects.unscoped().filter(gym=gym).first(),
+            "notification": Notification.objects.unscoped().filter(gym=gym).first(),
+            "notification-template": NotificationTemplate.objects.unscoped().filter(gym=gym).first()}
     ids = {name: str(row.pk) for name, row in rows.items()} | {"token": str(token.public_id)}
     return {"token": by_token, "session": by_session, "ids": ids}
 
