@@ -118,7 +118,7 @@ def _save_refusing_overlap(appointment: Appointment, **save_kwargs: Any) -> None
         raise AppointmentConflict(conflict.pk if conflict else None) from None
 
 
-def _announce(appointment: Appointment, topic: str) -> None:
+def _announce(appointment: Appointment, topic: str, **extra: Any) -> None:
     """Record the change for the outbox relay in this transaction; invalidate what it makes stale on commit."""
     invalidate_after(appointment.gym_id, affected_by(Appointment))
     OutboxMessage.objects.create(
@@ -131,6 +131,7 @@ def _announce(appointment: Appointment, topic: str) -> None:
             "scheduled_time": appointment.scheduled_time.isoformat(),
             "end_time": appointment.end_time.isoformat(),
             "status": appointment.status,
+            **extra,
         },
     )
 
@@ -209,6 +210,7 @@ def update_appointment(*, gym: uuid.UUID, appointment_id: Any, data: dict[str, A
     appointment: Appointment | None = Appointment.objects.for_gym(gym).select_for_update().get_by_id(appointment_id)
     if appointment is None:
         return None
+    previous_time = appointment.scheduled_time
     moved = any(
         name in data and data[name] != getattr(appointment, name)
         for name in ("scheduled_time", "end_time", "staff")
@@ -233,7 +235,9 @@ def update_appointment(*, gym: uuid.UUID, appointment_id: Any, data: dict[str, A
     if moved:
         _check_free(appointment)
     _save_refusing_overlap(appointment)
-    _announce(appointment, "appointment.rescheduled" if moved else "appointment.updated")
+    # The time it had: a move of its staff or end alone tells the lead nothing (the notifications).
+    _announce(appointment, "appointment.rescheduled" if moved else "appointment.updated",
+              previous_scheduled_time=previous_time.isoformat())
     return appointment
 
 

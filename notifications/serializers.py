@@ -40,3 +40,8 @@ class DefaultTemplateSerializer(serializers.Serializer):
     channel = serializers.CharField()
     subject = serializers.CharField()
     body = serializers.CharField()
+
+
+class DefaultTemplatesSerializer(serializers.Serializer):
+    templates = DefaultTemplateSerializer(many=True)
+    example_context = serializers.DictField(help_text="An example of every value a template can name.")

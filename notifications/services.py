@@ -2,17 +2,22 @@
 
 plan_notifications turns one outbox message (booked, rescheduled, cancelled...) into Notification rows: a
 notice now and reminders before the appointment, by email and by SMS, each with a key, so a message
-delivered twice plans nothing twice. Moving or ending an appointment skips its reminders still to go.
+delivered twice plans nothing twice; and it brings the appointment's reminders still to go in line with the
+appointment as it is now (ended, moved, given to another lead: dropped; back as before: brought back).
 
 send_due_notifications sends a gym's due notifications, each exactly once:
-1. it claims them (status sending until claimed_until) under row locks other workers skip;
-2. it checks each again now (the lead's consent and do-not-call, the appointment still as the message
-   says, the gym's channels and quiet hours) and writes down what it will say to whom, once;
+1. it claims them (status sending, attempts + 1: the claim's token, until claimed_until) under row locks
+   other workers skip;
+2. for each, it checks that it still holds the claim and holds it for the send; checks it again now (the
+   lead's consent and do-not-call, the appointment still as the message says, the gym's channels and quiet
+   hours); and writes down what it will say to whom, once;
 3. it sends it, outside any transaction;
-4. it records the outcome: sent, skipped, failed, or tried again later with a growing pause.
+4. it records the outcome, unless another worker took the message over: sent, skipped, failed, or tried
+   again later with a growing pause.
 A worker that dies between 1 and 4 leaves the row sending; once its claim runs out the next worker takes
-it, and before sending an SMS again asks the provider whether that text went out (sms.find_sent). An email
-sent again has the same Message-ID (the notification's id), by which mailboxes drop the repeat.
+it, and before sending an SMS again asks the provider whether that text went out since the first attempt
+(sms.find_sent, passing over the texts other notifications recorded). An email sent again has the same
+Message-ID (the notification's id), by which mailboxes drop the repeat.
 """
 
 import datetime
@@ -37,19 +42,28 @@ from reps.tenancy.database import gym_transaction
 from reps.tenancy.services import gym_service
 
 from . import sms
-from .choices import OPEN_STATUSES, Channel, Kind, NotificationStatus
-from .models import DEFAULT_TEMPLATES, SMS_MAX_CHARACTERS, Notification, NotificationTemplate, render
+from .choices import Channel, Kind, NotificationStatus
+from .models import (
+    DEFAULT_TEMPLATES,
+    EMAIL_MAX_CHARACTERS,
+    SMS_MAX_CHARACTERS,
+    Notification,
+    NotificationTemplate,
+    render,
+)
 
 logger = logging.getLogger(__name__)
 
-# What each appointment event sends now (reminders are planned on booked, rescheduled and reopened).
+CLOCK_SKEW = datetime.timedelta(minutes=1)  # between this machine's clock and the SMS provider's
+
+# What each appointment event tells the lead now.
 NOTICES = {"booked": Kind.CONFIRMATION, "scheduled": Kind.CONFIRMATION, "rescheduled": Kind.RESCHEDULED,
            "cancelled": Kind.CANCELLED}
-PLANS_REMINDERS = {"booked", "scheduled", "rescheduled"}
-# After these the reminders still to go are skipped (the reason given).
-ENDS_REMINDERS = {"rescheduled": "The appointment was moved.", "cancelled": "The appointment was cancelled.",
-                  "no_show": "The appointment was missed.", "completed": "The appointment took place.",
-                  "deleted": "The appointment was deleted."}
+# Why a reminder still to go is dropped: the appointment's status, or what changed.
+DROPPED = {AppointmentStatus.CANCELLED: "The appointment was cancelled.",
+           AppointmentStatus.NO_SHOW: "The appointment was missed.",
+           AppointmentStatus.COMPLETED: "The appointment took place.",
+           "moved": "The appointment was moved.", "lead": "The appointment is now another lead's."}
 
 
 def gym_settings(gym: uuid.UUID) -> GymSettings:
@@ -61,42 +75,63 @@ def gym_settings(gym: uuid.UUID) -> GymSettings:
 @gym_service
 def plan_notifications(*, gym: uuid.UUID, message_id: Any, topic: str, payload: dict[str, Any],
                        now: datetime.datetime | None = None) -> int:
-    """Plan what the outbox message about an appointment sends; how many notifications it added."""
+    """Plan what the outbox message about an appointment tells the lead, and bring the appointment's reminders
+    in line with it as it is now; how many notifications it added.
+
+    The reminders follow the appointment's state, not the message's: messages may come late (a retried
+    delivery) or twice. A notice is about the time the message names; one about a time since changed, or a
+    status since undone, is skipped when due (why_not_send).
+    """
     now = now or timezone.now()
     event = topic.removeprefix("appointment.")
-    if event in ENDS_REMINDERS:
-        (Notification.objects.for_gym(gym)
-         .filter(appointment_id=payload["appointment_id"], kind=Kind.REMINDER, status=NotificationStatus.PENDING)
-         .update(status=NotificationStatus.SKIPPED, reason=ENDS_REMINDERS[event], updated_at=now))
     appointment: Appointment | None = Appointment.objects.for_gym(gym).get_by_id(payload["appointment_id"])
-    if appointment is None or (event not in NOTICES and event not in PLANS_REMINDERS):
-        return 0
+    if appointment is None:
+        return 0  # deleted: what it still had to send is skipped when due
+    follow_appointment(gym, appointment, now)
+    notice = NOTICES.get(event)
+    if event == "rescheduled" and payload.get("previous_scheduled_time") == payload["scheduled_time"]:
+        notice = None  # its staff member or end changed, not its time
+    told = Notification.objects.for_gym(gym).filter(appointment=appointment, lead_id=appointment.lead_id)
+    if event == "updated" and not told.exists():
+        notice = Kind.CONFIRMATION  # given to another lead, who has heard nothing of it
+    if event == "booked" and told.filter(kind=Kind.CONFIRMATION).exists():
+        notice = None  # confirmed already, by an "updated" delivered before it
     planned = []
     settings_row = gym_settings(gym)
     for channel in Channel:
         common = {"gym_id": gym, "appointment": appointment, "lead_id": appointment.lead_id, "channel": channel}
-        if event in NOTICES:
-            # The appointment's time as the message saw it: a notice about a time since changed is skipped.
-            at = datetime.datetime.fromisoformat(payload["scheduled_time"])
-            planned.append(Notification(**common, kind=NOTICES[event], key=f"{message_id}:{channel}",
-                                        scheduled_time=at, send_at=now))
-        if event in PLANS_REMINDERS and appointment.status in ACTIVE_STATUSES:
+        if notice is not None:
+            planned.append(Notification(**common, kind=notice, key=f"{message_id}:{channel}", send_at=now,
+                                        scheduled_time=datetime.datetime.fromisoformat(payload["scheduled_time"])))
+        if appointment.status in ACTIVE_STATUSES:
             for minutes in settings_row.reminder_minutes_before:
                 send_at = appointment.scheduled_time - datetime.timedelta(minutes=minutes)
                 if send_at > now:  # booked later than this reminder would go: the confirmation says it all
                     planned.append(Notification(
                         **common, kind=Kind.REMINDER, scheduled_time=appointment.scheduled_time, send_at=send_at,
-                        key=f"{appointment.pk}:{appointment.scheduled_time.isoformat()}:{minutes}:{channel}"))
-    created = Notification.objects.bulk_create(planned, ignore_conflicts=True, unique_fields=["gym", "key"])
-    return len([row for row in created if row.pk is not None])
+                        key=f"{appointment.pk}:{appointment.lead_id}:{appointment.scheduled_time.isoformat()}:"
+                            f"{minutes}:{channel}"))
+    known = set(Notification.objects.for_gym(gym).filter(key__in=[row.key for row in planned])
+                .values_list("key", flat=True))
+    new = [row for row in planned if row.key not in known]
+    Notification.objects.bulk_create(new, ignore_conflicts=True)  # (a relay delivering it at the same moment)
+    return len(new)
 
 
-@dataclass
-class Prepared:
-    notification: Notification
-    from_: str = ""  # the SMS's number
-    sender_name: str = ""  # the email's
-    reply_to: str = ""
+def follow_appointment(gym: uuid.UUID, appointment: Appointment, now: datetime.datetime) -> None:
+    """Drop the appointment's reminders still to go that no longer fit it (ended, moved, another lead's), and
+    bring back those dropped before that fit it again (reopened, moved back)."""
+    reminders = Notification.objects.for_gym(gym).filter(appointment=appointment, kind=Kind.REMINDER)
+    pending = reminders.filter(status=NotificationStatus.PENDING)
+    skip = {"status": NotificationStatus.SKIPPED, "updated_at": now}
+    if appointment.status not in ACTIVE_STATUSES:
+        pending.update(**skip, reason=DROPPED[appointment.status])
+        return
+    pending.exclude(scheduled_time=appointment.scheduled_time).update(**skip, reason=DROPPED["moved"])
+    pending.exclude(lead_id=appointment.lead_id).update(**skip, reason=DROPPED["lead"])
+    (reminders.filter(status=NotificationStatus.SKIPPED, reason__in=DROPPED.values(), send_at__gt=now,
+                      scheduled_time=appointment.scheduled_time, lead_id=appointment.lead_id)
+     .update(status=NotificationStatus.PENDING, reason="", updated_at=now))
 
 
 def why_not_send(notification: Notification, appointment: Appointment | None, lead: Lead,
@@ -118,6 +153,8 @@ def why_not_send(notification: Notification, appointment: Appointment | None, le
             return "The gym has no phone number to text from."
     if appointment is None:
         return "The appointment was deleted."
+    if appointment.lead_id != notification.lead_id:
+        return DROPPED["lead"]
     if appointment.scheduled_time != notification.scheduled_time:
         return "The appointment has moved since."
     if notification.kind == Kind.CANCELLED:
@@ -139,8 +176,13 @@ def quiet_hours_end(settings_row: GymSettings, gym: Gym, now: datetime.datetime)
     inside = start <= clock < end if start < end else (clock >= start or clock < end)
     if not inside:
         return None
-    day = local.date() if clock < end else local.date() + datetime.timedelta(days=1)
-    return datetime.datetime.combine(day, end, gym.tzinfo)
+    # The first such wall-clock time after now: today's (either of the two, on the night the clocks go back) or
+    # tomorrow's.
+    for day, fold in ((local.date(), 0), (local.date(), 1), (local.date() + datetime.timedelta(days=1), 0)):
+        ends = datetime.datetime.combine(day, end, gym.tzinfo).replace(fold=fold).astimezone(datetime.UTC)
+        if ends > now:
+            return ends
+    raise AssertionError("quiet hours always end within a day")
 
 
 def local_time(at: datetime.datetime, gym: Gym) -> dict[str, str]:
@@ -169,31 +211,39 @@ def write_message(notification: Notification, appointment: Appointment, lead: Le
     subject, body = ((template.subject, template.body) if template is not None
                      else DEFAULT_TEMPLATES[(notification.kind, notification.channel)])
     context = message_context(appointment, lead, gym)
-    notification.to = lead.email if notification.channel == Channel.EMAIL else lead.phone
+    email = notification.channel == Channel.EMAIL
+    notification.to = lead.email if email else lead.phone
     notification.subject = " ".join(render(subject, context).split())[:255]
-    notification.body = render(body, context).strip()[:SMS_MAX_CHARACTERS if notification.channel == Channel.SMS
-                                                      else None]
+    notification.body = render(body, context).strip()[:EMAIL_MAX_CHARACTERS if email else SMS_MAX_CHARACTERS]
 
 
 def retry_pause(attempts: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=min(settings.NOTIFICATION_RETRY_SECONDS * 2 ** (attempts - 1), 3600))
 
 
+def lease(now: datetime.datetime) -> datetime.datetime:
+    """Until when a claim made `now` holds (renewed just before each send: a batch may take a while)."""
+    return max(now, timezone.now()) + datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS)
+
+
 @gym_service(atomic=False)  # claims, checks and records in transactions; sending happens between them
 def send_due_notifications(*, gym: uuid.UUID, limit: int = 50, now: datetime.datetime | None = None) -> dict[str, int]:
     """Send up to `limit` of the gym's due notifications, earliest first; counts by outcome."""
     now = now or timezone.now()
-    counts = {"sent": 0, "skipped": 0, "deferred": 0, "retried": 0, "failed": 0}
+    counts = {"sent": 0, "skipped": 0, "deferred": 0, "retried": 0, "failed": 0, "taken over": 0}
     with gym_transaction(gym):
         claimed = list(Notification.objects.for_gym(gym).due(now).select_for_update(skip_locked=True)
                        .order_by("send_at")[:limit])
         Notification.objects.for_gym(gym).filter(pk__in=[row.pk for row in claimed]).update(
-            status=NotificationStatus.SENDING, attempts=F("attempts") + 1, updated_at=now,
-            claimed_until=now + datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS))
+            status=NotificationStatus.SENDING, attempts=F("attempts") + 1, claimed_until=lease(now), updated_at=now)
     backend = sms.get_backend() if any(row.channel == Channel.SMS for row in claimed) else None
     for notification in claimed:
-        notification.attempts += 1
-        outcome = send_notification(gym, notification, backend, now)
+        notification.attempts += 1  # this claim's token: a worker that took it over since has another
+        try:
+            outcome = send_notification(gym, notification, backend, now)
+        except Exception as error:  # one message's trouble is its own, never the rest of the batch's
+            logger.exception("notification %s could not be sent", notification.pk)
+            outcome = record_failure(gym, notification, now, f"{type(error).__name__}: {error}")
         counts[outcome] += 1
     return counts
 
@@ -204,6 +254,7 @@ def send_notification(gym: uuid.UUID, notification: Notification, backend: Any, 
         prepared = prepare(gym, notification, now)
         if isinstance(prepared, str):
             return prepared
+    notification = prepared.notification  # as it is now, with what it says
     try:
         provider_id = deliver(prepared, backend)
     except sms.SmsError as error:
@@ -212,6 +263,8 @@ def send_notification(gym: uuid.UUID, notification: Notification, backend: Any, 
     except smtplib.SMTPRecipientsRefused as error:
         return record_failure(gym, notification, now, f"the mail server refused the address: {error}",
                               permanent=True)
+    except ValueError as error:  # BadHeaderError: an address or name no email can carry
+        return record_failure(gym, notification, now, f"not an email: {error}", permanent=True)
     except (smtplib.SMTPException, OSError) as error:
         return record_failure(gym, notification, now, f"the mail server: {type(error).__name__}: {error}")
     finish(gym, notification, status=NotificationStatus.SENT, sent_at=timezone.now(), provider_id=provider_id,
@@ -219,42 +272,70 @@ def send_notification(gym: uuid.UUID, notification: Notification, backend: Any, 
     return "sent"
 
 
+@dataclass
+class Prepared:
+    notification: Notification
+    tried_before: bool  # an earlier attempt may have sent it
+    from_: str = ""  # the SMS's number
+    sender_name: str = ""  # the email's
+    reply_to: str = ""
+    recorded: frozenset[str] = frozenset()  # the SMS ids other notifications to this number recorded
+
+
 def prepare(gym: uuid.UUID, notification: Notification, now: datetime.datetime) -> Prepared | str:
-    """In the gym's transaction: skip it, put it off till the quiet hours end, or write what it will say."""
-    lead: Lead = Lead.objects.for_gym(gym).get(pk=notification.lead_id)
+    """In the gym's transaction: make sure this worker still holds the claim and hold it for the send; skip it,
+    put it off till the quiet hours end, or write once what it will say."""
+    held: Notification | None = (Notification.objects.for_gym(gym).select_for_update()
+                                 .filter(pk=notification.pk, status=NotificationStatus.SENDING,
+                                         attempts=notification.attempts).first())
+    if held is None:  # this batch took longer than its claim, and another worker has taken the message over
+        return "taken over"
+    Notification.objects.for_gym(gym).filter(pk=held.pk).update(claimed_until=lease(now))
+    lead: Lead = Lead.objects.for_gym(gym).get(pk=held.lead_id)
     appointment: Appointment | None = (Appointment.objects.for_gym(gym).select_related("branch", "staff")
-                                       .get_by_id(notification.appointment_id) if notification.appointment_id else None)
+                                       .get_by_id(held.appointment_id) if held.appointment_id else None)
     settings_row, gym_row = gym_settings(gym), Gym.objects.get(pk=gym)
-    reason = why_not_send(notification, appointment, lead, settings_row, gym_row, now)
+    reason = why_not_send(held, appointment, lead, settings_row, gym_row, now)
     if reason is not None:
-        finish(gym, notification, status=NotificationStatus.SKIPPED, reason=reason)
+        finish(gym, held, status=NotificationStatus.SKIPPED, reason=reason)
         return "skipped"
     quiet_until = quiet_hours_end(settings_row, gym_row, now)
     if quiet_until is not None:
         assert appointment is not None
-        if notification.kind != Kind.CANCELLED and quiet_until >= appointment.scheduled_time:
-            finish(gym, notification, status=NotificationStatus.SKIPPED,
+        if held.kind != Kind.CANCELLED and quiet_until >= appointment.scheduled_time:
+            finish(gym, held, status=NotificationStatus.SKIPPED,
                    reason="The gym's quiet hours last until the appointment.")
             return "skipped"
-        finish(gym, notification, status=NotificationStatus.PENDING, send_at=quiet_until,
-               attempts=notification.attempts - 1, reason="Put off until the gym's quiet hours end.")
+        finish(gym, held, status=NotificationStatus.PENDING, send_at=quiet_until, attempts=held.attempts - 1,
+               reason="Put off until the gym's quiet hours end.")
         return "deferred"
     assert appointment is not None
-    if not notification.body:  # the first attempt: what every attempt sends
-        write_message(notification, appointment, lead, gym_row)
-        Notification.objects.for_gym(gym).filter(pk=notification.pk).update(
-            to=notification.to, subject=notification.subject, body=notification.body, updated_at=now)
-    return Prepared(notification, from_=gym_row.phone or settings.SMS_FROM_NUMBER, sender_name=gym_row.name,
-                    reply_to=gym_row.email)
+    tried_before = held.first_attempt_at is not None
+    if not tried_before:  # the first attempt: what every attempt sends
+        try:
+            write_message(held, appointment, lead, gym_row)
+        except Exception as error:  # a template that fails on these values (the API tried it on examples)
+            finish(gym, held, status=NotificationStatus.FAILED,
+                   reason=f"The gym's template fails on this appointment: {type(error).__name__}: {error}"[:2000])
+            return "failed"
+        held.first_attempt_at = timezone.now()
+        Notification.objects.for_gym(gym).filter(pk=held.pk).update(
+            to=held.to, subject=held.subject, body=held.body, first_attempt_at=held.first_attempt_at)
+    recorded = frozenset(Notification.objects.for_gym(gym).filter(channel=Channel.SMS, to=held.to)
+                         .exclude(pk=held.pk).exclude(provider_id="").values_list("provider_id", flat=True)
+                         ) if tried_before and held.channel == Channel.SMS else frozenset()
+    return Prepared(held, tried_before, from_=gym_row.phone or settings.SMS_FROM_NUMBER,
+                    sender_name=" ".join(gym_row.name.split()), reply_to=gym_row.email, recorded=recorded)
 
 
 def deliver(prepared: Prepared, backend: Any) -> str:
     """Send it; the provider's id for it. An SMS tried before is first looked for at the provider."""
     notification = prepared.notification
     if notification.channel == Channel.SMS:
-        if notification.attempts > 1:
+        if prepared.tried_before:
+            assert notification.first_attempt_at is not None
             found = backend.find_sent(to=notification.to, from_=prepared.from_, body=notification.body,
-                                      since=notification.created_at)
+                                      since=notification.first_attempt_at - CLOCK_SKEW, exclude=prepared.recorded)
             if found is not None:
                 logger.info("notification %s was sent before its worker stopped (%s)", notification.pk, found)
                 return str(found)
@@ -283,7 +364,8 @@ def record_failure(gym: uuid.UUID, notification: Notification, now: datetime.dat
 
 
 def finish(gym: uuid.UUID, notification: Notification, **changes: Any) -> None:
-    """Write the outcome of this attempt and release the claim."""
+    """Write the outcome of this attempt and release the claim, unless another worker has taken it over."""
     with gym_transaction(gym):
-        Notification.objects.for_gym(gym).filter(pk=notification.pk, status__in=OPEN_STATUSES).update(
+        Notification.objects.for_gym(gym).filter(pk=notification.pk, status=NotificationStatus.SENDING,
+                                                 attempts=notification.attempts).update(
             **changes, claimed_until=None, updated_at=timezone.now())

@@ -7,11 +7,13 @@ in tests (it keeps them in `sms.outbox`).
 
 Twilio takes no idempotency key for a message, so a send that may have reached it (a timeout, a 5xx) is not
 simply sent again: find_sent first looks in the account's messages to that number for one with the same
-body since the first attempt (services.send_notification does).
+body created since the first attempt, that no other notification has recorded (services.deliver does).
 """
 
 import base64
 import datetime
+import email.utils
+import http.client
 import json
 import logging
 import urllib.error
@@ -68,19 +70,28 @@ class TwilioBackend:
     def send(self, *, to: str, from_: str, body: str) -> str:
         """Send; the message's sid."""
         answer = self._request("POST", self.messages_path, {"To": to, "From": from_, "Body": body})
+        if not answer.get("sid"):
+            raise SmsError(f"the SMS provider took the message without saying its sid: {str(answer)[:200]}",
+                           uncertain=True)
         return str(answer["sid"])
 
-    def find_sent(self, *, to: str, from_: str, body: str, since: datetime.datetime) -> str | None:
-        """The sid of a message with this body sent to `to` from `from_` on or after since's day, if any."""
-        query = {"To": to, "From": from_, "DateSent>": since.astimezone(datetime.UTC).date().isoformat(),
-                 "PageSize": "100"}
+    def find_sent(self, *, to: str, from_: str, body: str, since: datetime.datetime,
+                  exclude: frozenset[str] = frozenset()) -> str | None:
+        """The sid of a message with this body to `to` from `from_`, created at or after `since` and not in
+        `exclude` (the sids other notifications recorded), if any. Not by Twilio's DateSent filter: a message
+        still queued (behind the number's rate) has no date_sent yet. Newest first, until older than `since`."""
+        query = {"To": to, "From": from_, "PageSize": "100"}
         path: str | None = f"{self.messages_path}?{urllib.parse.urlencode(query)}"
-        for _page in range(10):  # at most 1,000 messages to one number in a day or two: plenty
+        for _page in range(10):  # at most 1,000 messages to one number since the first attempt: plenty
             if path is None:
                 break
             answer = self._request("GET", path)
-            for message in answer.get("messages", []):
-                if message.get("body") == body and message.get("status") not in NOT_SENT_STATUSES:
+            for message in answer.get("messages") or []:
+                created = created_at(message)
+                if created is not None and created < since:
+                    return None
+                if (message.get("body") == body and message.get("status") not in NOT_SENT_STATUSES
+                        and message.get("sid") and message["sid"] not in exclude):
                     return str(message["sid"])
             path = answer.get("next_page_uri")
         return None
@@ -96,24 +107,40 @@ class TwilioBackend:
                      **({} if form is None else {"Content-Type": "application/x-www-form-urlencoded"})})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer: dict[str, Any] = json.loads(response.read() or b"{}")
-                return answer
+                raw = response.read()
         except urllib.error.HTTPError as error:
             raw = error.read()[:2000]
             try:
                 detail = json.loads(raw)
             except ValueError:
-                detail = {"message": raw.decode(errors="replace")}
-            code = detail.get("code") if isinstance(detail, dict) else None
+                detail = None
+            if not isinstance(detail, dict):  # a proxy's page, or JSON that is not Twilio's error
+                detail = {"message": raw.decode(errors="replace")[:200]}
+            code = detail.get("code")
             message = f"the SMS provider answered {error.code}: {detail.get('message', '')} (code {code})"
             if error.code in (401, 403):  # our account, not the message: fix the settings, then it goes
                 raise SmsError(message) from None
             transient = error.code in (408, 409, 429) or error.code >= 500
             raise SmsError(message, permanent=not transient, opted_out=code == OPTED_OUT,
                            uncertain=transient and method == "POST") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-            refused = isinstance(getattr(error, "reason", None), ConnectionRefusedError)
-            raise SmsError(f"the SMS provider did not answer: {error}", uncertain=not refused) from None
+        except (OSError, http.client.HTTPException) as error:  # URLError, timeouts, TLS, a broken answer
+            refused = isinstance(getattr(error, "reason", error), ConnectionRefusedError)
+            raise SmsError(f"the SMS provider did not answer: {error!r}", uncertain=not refused) from None
+        try:
+            answer = json.loads(raw or b"{}")
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise SmsError(f"the SMS provider's answer is not Twilio's JSON: {raw[:200]!r}", uncertain=True)
+        return answer
+
+
+def created_at(message: dict[str, Any]) -> datetime.datetime | None:
+    """A Twilio message's date_created (RFC 2822, like "Tue, 01 Dec 2026 23:00:00 +0000"), if readable."""
+    try:
+        return email.utils.parsedate_to_datetime(str(message.get("date_created")))
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass
@@ -136,10 +163,11 @@ class LocmemBackend:
         outbox.append(message)
         return message.sid
 
-    def find_sent(self, *, to: str, from_: str, body: str, since: datetime.datetime) -> str | None:
+    def find_sent(self, *, to: str, from_: str, body: str, since: datetime.datetime,
+                  exclude: frozenset[str] = frozenset()) -> str | None:
         return next((message.sid for message in outbox
-                     if (message.to, message.from_, message.body) == (to, from_, body) and message.sent_at >= since),
-                    None)
+                     if (message.to, message.from_, message.body) == (to, from_, body) and message.sent_at >= since
+                     and message.sid not in exclude), None)
 
 
 class ConsoleBackend(LocmemBackend):

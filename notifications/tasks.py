@@ -38,7 +38,7 @@ def send_due_notifications() -> int:
 
 @shared_task(name="notifications.send_gym_notifications")
 def send_gym_notifications(gym_id: str) -> dict[str, int]:
-    """Send up to NOTIFICATION_BATCH_SIZE of the gym's due notifications; a full batch starts another task."""
+    """Send up to NOTIFICATION_BATCH_SIZE of the gym's due notifications; a full batch starts two more."""
     batch = settings.NOTIFICATION_BATCH_SIZE
     return carry_on(send_gym_notifications, gym_id, services.send_due_notifications(gym=uuid.UUID(gym_id), limit=batch),
                     batch)

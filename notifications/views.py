@@ -8,7 +8,7 @@ from reps.tenancy.api import GymReadOnlyViewSet, TenantCrudViewSet
 
 from .filters import NotificationFilter, NotificationTemplateFilter
 from .models import DEFAULT_TEMPLATES, EXAMPLE_CONTEXT, Notification, NotificationTemplate
-from .serializers import DefaultTemplateSerializer, NotificationSerializer, NotificationTemplateSerializer
+from .serializers import DefaultTemplatesSerializer, NotificationSerializer, NotificationTemplateSerializer
 
 
 @extend_schema(tags=["notifications"])
@@ -34,7 +34,7 @@ class NotificationTemplateViewSet(TenantCrudViewSet):
     ordering = ["kind", "channel"]
     write_roles = MANAGERS
 
-    @extend_schema(responses=DefaultTemplateSerializer(many=True))
+    @extend_schema(responses=DefaultTemplatesSerializer)
     @action(detail=False, pagination_class=None, filter_backends=[])
     def defaults(self, request: Request) -> Response:
         """The default templates, and an example of every value a template can name (`example_context`)."""

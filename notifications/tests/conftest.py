@@ -1,4 +1,5 @@
 import base64
+import email.utils
 import json
 import threading
 import time
@@ -20,8 +21,8 @@ class FakeTwilio:
     give first; `hang_after_accepting` > 0 makes that many next sends keep the message and then not answer
     for a minute, as does the `hang_at`-th send (1 is the first), which sets `hanging` (the worker waiting
     on it may be killed). Numbers in `unsubscribed` are refused with
-    21610, as Twilio refuses a recipient who replied STOP. GET lists the messages to To from From sent on
-    or after DateSent>, newest first.
+    21610, as Twilio refuses a recipient who replied STOP. GET lists the messages to To from From, newest
+    first; like Twilio's, a message still queued has no date_sent.
     """
 
     def __init__(self):
@@ -54,8 +55,8 @@ class FakeTwilio:
                                              "message": "Attempt to send to unsubscribed recipient"})
                 with twilio.lock:
                     message = {"sid": f"SM{len(twilio.messages) + 1:032d}", "to": form["To"], "from": form["From"],
-                               "body": form["Body"], "status": "queued",
-                               "date_sent": time.strftime("%Y-%m-%d", time.gmtime())}
+                               "body": form["Body"], "status": "queued", "date_sent": None,
+                               "date_created": email.utils.formatdate(usegmt=True)}
                     twilio.messages.append(message)
                     hang = hang or len(twilio.messages) == twilio.hang_at
                 if hang:
@@ -71,8 +72,7 @@ class FakeTwilio:
                     return self.answer(401, {"code": 20003, "message": "Authenticate", "status": 401})
                 found = [message for message in reversed(twilio.messages)
                          if message["to"] == params.get("To", message["to"])
-                         and message["from"] == params.get("From", message["from"])
-                         and message["date_sent"] >= params.get("DateSent>", "")]
+                         and message["from"] == params.get("From", message["from"])]
                 self.answer(200, {"messages": found, "next_page_uri": None, "page": 0,
                                   "page_size": int(params.get("PageSize", 50))})
 
