@@ -16,7 +16,7 @@ export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/1
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_CELERY_BROKER_URL ?= redis://127.0.0.1:6379/13
 
-.PHONY: run serve worker beat test fuzz bench setup venv services migrate demo check
+.PHONY: run serve worker beat test fuzz bench bench-jobs setup venv services migrate demo check
 
 # The development server, and the job engine's worker with beat beside it (scripts/run-dev.sh).
 run: setup demo
@@ -63,13 +63,22 @@ fuzz: venv services
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/reps_bench
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 
-BENCH_ENV = DATABASE_URL=$(BENCH_DATABASE_URL) DATABASE_PLATFORM_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL)
+BENCH_CELERY_BROKER_URL ?= redis://127.0.0.1:6379/12
+
+BENCH_ENV = DATABASE_URL=$(BENCH_DATABASE_URL) DATABASE_PLATFORM_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) \
+  CELERY_BROKER_URL=$(BENCH_CELERY_BROKER_URL)
 
 bench: venv services
 	$(BENCH_ENV) scripts/services.sh
 	$(BENCH_ENV) $(PY) manage.py migrate --noinput -v0
 	$(BENCH_ENV) $(PY) manage.py generate_data --if-missing $(GENERATE_ARGS)
 	$(BENCH_ENV) $(PY) manage.py bench $(BENCH_ARGS)
+
+# The job engine: dispatch throughput with 1 and 4 worker processes, and the notifications' lag (about 3 minutes).
+bench-jobs: venv services
+	$(BENCH_ENV) scripts/services.sh
+	$(BENCH_ENV) $(PY) manage.py migrate --noinput -v0
+	$(BENCH_ENV) $(PY) manage.py bench_jobs $(BENCH_JOBS_ARGS)
 
 setup: venv services migrate
 

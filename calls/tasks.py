@@ -29,7 +29,7 @@ def dispatch_due_calls() -> int:
 
 @shared_task(name="calls.dispatch_gym_calls")
 def dispatch_gym_calls(gym_id: str) -> dict[str, int]:
-    """Send up to DISPATCH_BATCH_SIZE of the gym's due calls; a full batch starts another task for the rest."""
+    """Send up to DISPATCH_BATCH_SIZE of the gym's due calls; a full batch starts two more for the rest."""
     batch = settings.DISPATCH_BATCH_SIZE
     return carry_on(dispatch_gym_calls, gym_id, services.dispatch_gym_calls(gym=uuid.UUID(gym_id), limit=batch), batch)
 

@@ -20,6 +20,6 @@ def relay_outbox() -> int:
 
 @shared_task(name="core.relay_gym_outbox")
 def relay_gym_outbox(gym_id: str) -> dict[str, int]:
-    """Deliver up to OUTBOX_BATCH_SIZE of the gym's due messages; a full batch starts another task for the rest."""
+    """Deliver up to OUTBOX_BATCH_SIZE of the gym's due messages; a full batch starts two more for the rest."""
     batch = settings.OUTBOX_BATCH_SIZE
     return carry_on(relay_gym_outbox, gym_id, outbox.relay_gym_outbox(gym=uuid.UUID(gym_id), limit=batch), batch)
