@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 LISTS = [
     "/api/v1/branches/", "/api/v1/knowledge-base/", "/api/v1/users/", "/api/v1/leads/", "/api/v1/tags/",
     "/api/v1/calls/", "/api/v1/campaigns/", "/api/v1/appointments/", "/api/v1/leads/?search=a",
-    "/api/v1/leads/?pagination=cursor", "/api/v1/calls/?pagination=cursor",
+    "/api/v1/leads/?pagination=cursor", "/api/v1/calls/?pagination=cursor", "/api/v1/notifications/",
+    "/api/v1/leads/imports/",
 ]
 ACTIONS = ["/api/v1/leads/prioritized/", "/api/v1/calls/upcoming/", "/api/v1/appointments/upcoming/"]
 
