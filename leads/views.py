@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from reps.core.filters import date_range_params, int_param
-from reps.core.permissions import MANAGERS, RolePermission, role_of
+from reps.core.permissions import MANAGERS
 from reps.tenancy.api import GymAPIView, GymModelViewSet, GymReadOnlyViewSet, TenantCrudViewSet
 
 from . import tasks
@@ -178,18 +178,6 @@ class LeadImportView(GymAPIView):
         return Response(data, status=202, headers={"Location": data["url"]})
 
 
-class ManagersOnly(RolePermission):
-    """Owners and managers only, to read as to write."""
-
-    def has_permission(self, request: Any, view: Any) -> bool:
-        if not super().has_permission(request, view):
-            return False
-        if role_of(request.user) in MANAGERS:
-            return True
-        self.message = f"Only {' and '.join(sorted(MANAGERS))} staff may do this."
-        return False
-
-
 @extend_schema(tags=["leads"])
 class LeadImportJobViewSet(GymReadOnlyViewSet):
     """The gym's import jobs (big files sent to POST /api/v1/leads/import/), newest first; owners and managers.
@@ -199,7 +187,7 @@ class LeadImportJobViewSet(GymReadOnlyViewSet):
 
     model = LeadImport
     serializer_class = LeadImportJobSerializer
-    permission_classes = [ManagersOnly]
+    read_roles = MANAGERS
     ordering_fields = ["created_at", "finished_at", "status"]
     ordering = ["-created_at"]
 

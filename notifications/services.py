@@ -72,6 +72,21 @@ def gym_settings(gym: uuid.UUID) -> GymSettings:
     return row if row is not None else GymSettings(gym_id=gym)
 
 
+@dataclass
+class GymRules:
+    """What a batch of one gym's notifications is sent by, read once for the batch."""
+
+    gym: Gym
+    settings: GymSettings
+    templates: dict[tuple[str, str], tuple[str, str]]  # the gym's own (subject, body) by (kind, channel)
+
+
+def gym_rules(gym: uuid.UUID) -> GymRules:
+    templates = {(row.kind, row.channel): (row.subject, row.body)
+                 for row in NotificationTemplate.objects.for_gym(gym)}
+    return GymRules(Gym.objects.get(pk=gym), gym_settings(gym), templates)
+
+
 @gym_service
 def plan_notifications(*, gym: uuid.UUID, message_id: Any, topic: str, payload: dict[str, Any],
                        now: datetime.datetime | None = None) -> int:
@@ -204,13 +219,11 @@ def message_context(appointment: Appointment, lead: Lead, gym: Gym) -> dict[str,
     }
 
 
-def write_message(notification: Notification, appointment: Appointment, lead: Lead, gym: Gym) -> None:
+def write_message(notification: Notification, appointment: Appointment, lead: Lead, rules: GymRules) -> None:
     """Fill in to, subject and body from the gym's template for this kind and channel, or the default."""
-    template = NotificationTemplate.objects.for_gym(gym.pk).filter(
-        kind=notification.kind, channel=notification.channel).first()
-    subject, body = ((template.subject, template.body) if template is not None
-                     else DEFAULT_TEMPLATES[(notification.kind, notification.channel)])
-    context = message_context(appointment, lead, gym)
+    kind_and_channel = (notification.kind, notification.channel)
+    subject, body = rules.templates.get(kind_and_channel) or DEFAULT_TEMPLATES[kind_and_channel]
+    context = message_context(appointment, lead, rules.gym)
     email = notification.channel == Channel.EMAIL
     notification.to = lead.email if email else lead.phone
     notification.subject = " ".join(render(subject, context).split())[:255]
@@ -236,11 +249,14 @@ def send_due_notifications(*, gym: uuid.UUID, limit: int = 50, now: datetime.dat
                        .order_by("send_at")[:limit])
         Notification.objects.for_gym(gym).filter(pk__in=[row.pk for row in claimed]).update(
             status=NotificationStatus.SENDING, attempts=F("attempts") + 1, claimed_until=lease(now), updated_at=now)
+        if not claimed:
+            return counts
+        rules = gym_rules(gym)
     backend = sms.get_backend() if any(row.channel == Channel.SMS for row in claimed) else None
     for notification in claimed:
         notification.attempts += 1  # this claim's token: a worker that took it over since has another
         try:
-            outcome = send_notification(gym, notification, backend, now)
+            outcome = send_notification(gym, notification, backend, now, rules)
         except Exception as error:  # one message's trouble is its own, never the rest of the batch's
             logger.exception("notification %s could not be sent", notification.pk)
             outcome = record_failure(gym, notification, now, f"{type(error).__name__}: {error}")
@@ -248,10 +264,11 @@ def send_due_notifications(*, gym: uuid.UUID, limit: int = 50, now: datetime.dat
     return counts
 
 
-def send_notification(gym: uuid.UUID, notification: Notification, backend: Any, now: datetime.datetime) -> str:
+def send_notification(gym: uuid.UUID, notification: Notification, backend: Any, now: datetime.datetime,
+                      rules: GymRules) -> str:
     """Check, send and record one claimed notification; the outcome's name."""
     with gym_transaction(gym):
-        prepared = prepare(gym, notification, now)
+        prepared = prepare(gym, notification, now, rules)
         if isinstance(prepared, str):
             return prepared
     notification = prepared.notification  # as it is now, with what it says
@@ -282,7 +299,7 @@ class Prepared:
     recorded: frozenset[str] = frozenset()  # the SMS ids other notifications to this number recorded
 
 
-def prepare(gym: uuid.UUID, notification: Notification, now: datetime.datetime) -> Prepared | str:
+def prepare(gym: uuid.UUID, notification: Notification, now: datetime.datetime, rules: GymRules) -> Prepared | str:
     """In the gym's transaction: make sure this worker still holds the claim and hold it for the send; skip it,
     put it off till the quiet hours end, or write once what it will say."""
     held: Notification | None = (Notification.objects.for_gym(gym).select_for_update()
@@ -294,7 +311,7 @@ def prepare(gym: uuid.UUID, notification: Notification, now: datetime.datetime) 
     lead: Lead = Lead.objects.for_gym(gym).get(pk=held.lead_id)
     appointment: Appointment | None = (Appointment.objects.for_gym(gym).select_related("branch", "staff")
                                        .get_by_id(held.appointment_id) if held.appointment_id else None)
-    settings_row, gym_row = gym_settings(gym), Gym.objects.get(pk=gym)
+    settings_row, gym_row = rules.settings, rules.gym
     reason = why_not_send(held, appointment, lead, settings_row, gym_row, now)
     if reason is not None:
         finish(gym, held, status=NotificationStatus.SKIPPED, reason=reason)
@@ -313,7 +330,7 @@ def prepare(gym: uuid.UUID, notification: Notification, now: datetime.datetime) 
     tried_before = held.first_attempt_at is not None
     if not tried_before:  # the first attempt: what every attempt sends
         try:
-            write_message(held, appointment, lead, gym_row)
+            write_message(held, appointment, lead, rules)
         except Exception as error:  # a template that fails on these values (the API tried it on examples)
             finish(gym, held, status=NotificationStatus.FAILED,
                    reason=f"The gym's template fails on this appointment: {type(error).__name__}: {error}"[:2000])

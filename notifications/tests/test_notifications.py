@@ -481,14 +481,14 @@ def test_a_batch_slower_than_its_claim_sends_nothing_twice(a_gym, settings, sms_
         other.update(services.send_due_notifications(gym=a_gym.pk, now=later))
         connection.close()
 
-    def slow(gym, notification, now):
+    def slow(gym, notification, *arguments):
         """After the first text, the batch's claim runs out, and another worker takes the rest over."""
         prepared.append(notification.pk)
         if len(prepared) == 2:
             thread = threading.Thread(target=another_worker)
             thread.start()
             thread.join()
-        return prepare(gym, notification, now)
+        return prepare(gym, notification, *arguments)
 
     monkeypatch.setattr(services, "prepare", slow)
     counts = services.send_due_notifications(gym=a_gym.pk, now=started)

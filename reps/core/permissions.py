@@ -22,20 +22,20 @@ class IsGymMember(BasePermission):
 
 
 class RolePermission(IsGymMember):
-    """Everyone reads within their gym; a write needs one of the view's roles for it.
-
-    The roles are the view's `action_roles[action]` where it names the action (deleting a lead, say),
-    else its `write_roles`.
+    """A read needs one of the view's `read_roles` (everyone in the gym, by default); a write one of its roles
+    for it: the view's `action_roles[action]` where it names the action (deleting a lead, say), else its
+    `write_roles`.
     """
 
     def has_permission(self, request: Any, view: Any) -> bool:
         if not super().has_permission(request, view):
             return False
         if request.method in SAFE_METHODS:
-            return True
-        action_roles: dict[str, frozenset[str]] = getattr(view, "action_roles", {})
-        write_roles: frozenset[str] = getattr(view, "write_roles", EVERYONE)
-        allowed = action_roles.get(getattr(view, "action", None) or "", write_roles)
+            allowed: frozenset[str] = getattr(view, "read_roles", EVERYONE)
+        else:
+            action_roles: dict[str, frozenset[str]] = getattr(view, "action_roles", {})
+            write_roles: frozenset[str] = getattr(view, "write_roles", EVERYONE)
+            allowed = action_roles.get(getattr(view, "action", None) or "", write_roles)
         if role_of(request.user) in allowed:
             return True
         self.message = f"Only {' and '.join(sorted(allowed))} staff may do this."

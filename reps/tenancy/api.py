@@ -60,6 +60,7 @@ class GymAPIView(views.APIView):
 
     model: Any = None
     permission_classes = [RolePermission]
+    read_roles: frozenset[str] = EVERYONE
     write_roles: frozenset[str] = EVERYONE
     # Roles per action where they differ from write_roles, like {"destroy": MANAGERS}.
     action_roles: dict[str, frozenset[str]] = {}
