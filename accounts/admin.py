@@ -70,6 +70,7 @@ class RoleAdmin(admin.ModelAdmin):
 @admin.register(UserProfile)
 class UserProfileAdmin(admin.ModelAdmin):
     list_display = ("user", "job_title", "phone")
+    ordering = ("user__email",)
     list_select_related = ("user",)
     search_fields = ("user__email", "job_title")
     autocomplete_fields = ("user",)

@@ -68,7 +68,7 @@ class Appointment(TenantModel):
         ]
 
     def __str__(self):
-        return f"{self.title} at {self.scheduled_time:%Y-%m-%d %H:%M}"
+        return f"{self.title} at {self.time_label(self.scheduled_time)}"
 
     def fill_default_end_time(self):
         """Without an end, the appointment lasts the gym's default length."""

@@ -98,7 +98,11 @@ class CallLog(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"Call to {self.lead_id} ({self.get_status_display()})"
+        # The lead costs a query unless it is loaded already (select_related, or the lead's own page).
+        who = self.lead.full_name or self.lead.phone
+        towards = "from" if self.direction == CallDirection.INBOUND else "to"
+        when = f" at {self.time_label(self.start_time)}" if self.start_time else ""
+        return f"Call {towards} {who}{when} ({self.get_status_display()})"
 
 
 class CallTranscript(TenantModel):
@@ -109,7 +113,7 @@ class CallTranscript(TenantModel):
     )
 
     def __str__(self):
-        return f"Transcript of {self.call_id}"
+        return f"Transcript: {self.call}"
 
 
 class VoiceWebhookEvent(models.Model):

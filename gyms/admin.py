@@ -50,16 +50,19 @@ class BranchAdmin(TenantAdmin):
 @admin.register(GymSettings)
 class GymSettingsAdmin(TenantAdmin):
     list_display = ("gym", "default_appointment_minutes", "calling_hours_start", "calling_hours_end")
+    ordering = ("gym__name",)
 
 
 @admin.register(AISettings)
 class AISettingsAdmin(TenantAdmin):
     list_display = ("gym", "is_enabled", "agent_id", "persona_name")
+    ordering = ("gym__name",)
 
 
 @admin.register(VoiceSettings)
 class VoiceSettingsAdmin(TenantAdmin):
     list_display = ("gym", "voice_id", "language", "speaking_rate")
+    ordering = ("gym__name",)
 
 
 @admin.register(KnowledgeBaseEntry)

@@ -1,16 +1,48 @@
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import lookup_spawns_duplicates
+from django.contrib.admin.widgets import AdminTextareaWidget
+from django.db import models
+from django.db.models import Q
 
 from appointments.models import Appointment
 from calls.models import CallLog
+from reps.core.admin import local_time_column
+from reps.core.transitions import StatusTransitionAdminMixin
 from reps.tenancy.admin import ReadOnlyTenantInline, TenantAdmin, TenantInline
 
 from .models import Lead, LeadImport, LeadQualification, LeadTag, LeadTagAssignment
+from .services import LEAD_TRANSITIONS
+
+
+class LeadSearchMixin(admin.ModelAdmin):
+    """Finds a row by its lead the way the API's lead search does.
+
+    The search_fields through the lead (lead__first_name, lead__phone...) are not searched as written, where
+    "555-1299" finds no +12125551299: a row matches when its lead is among Lead.objects.matching() (the words
+    in its name or email, or a phone fragment in any format, through the leads' trigram indexes). The row's
+    own search_fields are searched too, each word in any of them.
+    """
+
+    def get_search_results(self, request: Any, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        if not search_term.strip():
+            return queryset, False
+        condition = Q(lead__in=Lead.objects.unscoped().matching(search_term).values("pk"))
+        own_fields = [field for field in self.get_search_fields(request) if not field.startswith("lead__")]
+        if own_fields:  # each word in one of them
+            condition |= Q(*(Q(*((f"{field}__icontains", word) for field in own_fields), _connector=Q.OR)
+                             for word in search_term.split()))
+        return queryset.filter(condition), any(lookup_spawns_duplicates(self.opts, field) for field in own_fields)
 
 
 class LeadQualificationInline(TenantInline):
     model = LeadQualification
+    # Stacked, short fields side by side: as a table row its seven fields, two of them text areas, were
+    # 2,600 px wide.
+    template = "admin/edit_inline/stacked.html"
+    fields = (("score", "interest_level", "qualified_at"), ("budget", "timeline"), "fitness_goals", "notes")
+    formfield_overrides = {models.TextField: {"widget": AdminTextareaWidget(attrs={"rows": 3})}}
 
 
 class LeadTagAssignmentInline(TenantInline):
@@ -21,25 +53,46 @@ class LeadTagAssignmentInline(TenantInline):
 
 class CallLogInline(ReadOnlyTenantInline):
     model = CallLog
-    fields = ("start_time", "status", "outcome", "duration", "is_ai_call")
+    fields = (local_time_column("start_time", "start time"), "status", "outcome", "duration", "is_ai_call")
     ordering = ("-start_time",)
+
+    def get_queryset(self, request: Any) -> Any:
+        return super().get_queryset(request).select_related("gym")  # its zone, for the local times
 
 
 class AppointmentInline(ReadOnlyTenantInline):
     model = Appointment
-    fields = ("scheduled_time", "end_time", "title", "status")
+    fields = (local_time_column("scheduled_time", "scheduled time"), local_time_column("end_time", "end time"),
+              "title", "status")
     ordering = ("-scheduled_time",)
+
+    def get_queryset(self, request: Any) -> Any:
+        return super().get_queryset(request).select_related("gym")
 
 
 @admin.register(Lead)
-class LeadAdmin(TenantAdmin):
-    list_display = ("full_name", "phone", "email", "status", "source", "gym", "branch", "created_at")
+class LeadAdmin(StatusTransitionAdminMixin, TenantAdmin):
+    list_display = ("full_name", "phone", "email", "status", "source", "gym", "branch",
+                    local_time_column("created_at", "created at"))
     list_filter = ("status", "source", "gym")
     list_select_related = ("gym", "branch")
+    ordering = ("-created_at",)
+    # Searched as the API searches (get_search_results); naming them shows the search box.
     search_fields = ("first_name", "last_name", "email", "phone")
     autocomplete_fields = ("gym", "branch")
     date_hierarchy = "created_at"
     inlines = [LeadQualificationInline, LeadTagAssignmentInline, CallLogInline, AppointmentInline]
+    status_transitions = LEAD_TRANSITIONS
+
+    def get_search_results(self, request: Any, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        """The API's search (LeadQuerySet.matching), which the autocompletes of other rows' leads use too.
+
+        Django's own would look for "555-1299" in the E.164 phones as written; matching() finds any format
+        of a phone fragment, and names and emails through the trigram indexes the API uses.
+        """
+        if not search_term.strip():
+            return queryset, False
+        return queryset.matching(search_term), False
 
 
 @admin.register(LeadTag)
@@ -51,16 +104,18 @@ class LeadTagAdmin(TenantAdmin):
 @admin.register(LeadTagAssignment)
 class LeadTagAssignmentAdmin(TenantAdmin):
     list_display = ("lead", "tag", "gym", "created_at")
+    ordering = ("-created_at",)
     list_select_related = ("gym", "lead", "tag")
     autocomplete_fields = ("gym", "lead", "tag")
 
 
 @admin.register(LeadQualification)
-class LeadQualificationAdmin(TenantAdmin):
+class LeadQualificationAdmin(LeadSearchMixin, TenantAdmin):
     list_display = ("lead", "score", "interest_level", "gym", "qualified_at")
     list_select_related = ("gym", "lead")
     list_filter = ("interest_level", "gym")
-    search_fields = ("lead__first_name", "lead__last_name", "lead__phone")
+    ordering = ("-created_at",)
+    search_fields = ("lead__first_name", "lead__last_name", "lead__email", "lead__phone")
     autocomplete_fields = ("gym", "lead")
 
 

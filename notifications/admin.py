@@ -3,6 +3,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from leads.admin import LeadSearchMixin
+from reps.core.admin import local_time_column
 from reps.tenancy.admin import TenantAdmin
 
 from .choices import NotificationStatus
@@ -10,8 +12,9 @@ from .models import Notification, NotificationTemplate
 
 
 @admin.register(Notification)
-class NotificationAdmin(TenantAdmin):
-    list_display = ("send_at", "kind", "channel", "status", "to", "lead", "attempts", "sent_at", "gym")
+class NotificationAdmin(LeadSearchMixin, TenantAdmin):
+    list_display = (local_time_column("send_at", "send at"), "kind", "channel", "status", "to", "lead", "attempts",
+                    local_time_column("sent_at", "sent at"), "gym")
     list_filter = ("status", "channel", "kind", "gym")
     list_select_related = ("gym", "lead")
     search_fields = ("to", "lead__first_name", "lead__last_name", "lead__phone", "lead__email")
@@ -31,5 +34,6 @@ class NotificationAdmin(TenantAdmin):
 @admin.register(NotificationTemplate)
 class NotificationTemplateAdmin(TenantAdmin):
     list_display = ("kind", "channel", "subject", "gym")
+    ordering = ("gym__name", "kind", "channel")
     list_filter = ("kind", "channel", "gym")
     search_fields = ("subject", "body")

@@ -29,3 +29,12 @@ def local_day_bounds(start_date, end_date, timezone_name):
     start = datetime.datetime.combine(start_date, datetime.time.min, zone)
     end = datetime.datetime.combine(end_date + datetime.timedelta(days=1), datetime.time.min, zone)
     return start, end
+
+
+def wall_clock(moment: datetime.datetime, zone: datetime.tzinfo | None = None) -> str:
+    """`moment` as a clock in `zone` shows it, with the zone's abbreviation: "2026-03-05 09:30 EST".
+
+    Without a zone, in UTC, and labelled so: a time is never shown without saying whose clock it is.
+    """
+    local = moment.astimezone(zone or datetime.UTC)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"

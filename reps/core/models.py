@@ -9,6 +9,7 @@ from django.utils import timezone
 from reps.tenancy.queryset import TenantManager, TenantQuerySet
 from reps.tenancy.state import all_gyms
 
+from .dates import wall_clock
 from .phones import E164_REGEX, normalize_phone
 
 
@@ -84,6 +85,13 @@ class TenantModel(BaseModel):
 
     def phone_region(self):
         return self.gym.country_code if self.gym_id else None
+
+    def time_label(self, moment):
+        """`moment` on the gym's clock when the gym is loaded already (select_related), else on the page's
+        (the workspace's is the gym's; the platform admin's UTC); each labelled with its zone. For __str__,
+        which must not cost a query per row of a list."""
+        gym = self._state.fields_cache.get("gym")
+        return wall_clock(moment, gym.tzinfo if gym is not None else timezone.get_current_timezone())
 
     # Django's uniqueness and constraint checks look for a conflicting row
     # through the default manager; they must see what the database sees, as
