@@ -16,7 +16,7 @@ export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/1
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_CELERY_BROKER_URL ?= redis://127.0.0.1:6379/13
 
-.PHONY: run serve worker beat test fuzz bench bench-jobs setup venv services migrate demo check
+.PHONY: run serve worker beat test e2e chromium fuzz bench bench-jobs setup venv services migrate demo check
 
 # The development server, and the job engine's worker with beat beside it (scripts/run-dev.sh).
 run: setup demo
@@ -49,10 +49,19 @@ beat: venv services
 
 # The tests log in with the platform login (creating the test database needs
 # it); every request and job transaction still acts as reps_app.
-test: venv services
+test: venv services chromium
 	$(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(DATABASE_PLATFORM_URL) DATABASE_PLATFORM_URL= REDIS_URL=$(TEST_REDIS_URL) \
 	  CELERY_BROKER_URL=$(TEST_CELERY_BROKER_URL) $(PY) -m pytest
+
+# The long browser tour of the workspace: every page, as every role (make test runs the short flow).
+e2e: venv services chromium
+	DATABASE_URL=$(DATABASE_PLATFORM_URL) DATABASE_PLATFORM_URL= REDIS_URL=$(TEST_REDIS_URL) \
+	  CELERY_BROKER_URL=$(TEST_CELERY_BROKER_URL) $(PY) -m pytest -m e2e workspace/tests/e2e
+
+# Debian's Chromium for the browser tests, installed when missing (as root).
+chromium:
+	scripts/chromium.sh
 
 # The schema-driven fuzzer (schemathesis) against every operation; FUZZ_EXAMPLES per operation.
 fuzz: venv services

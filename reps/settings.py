@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "calls",
     "appointments",
     "notifications",
+    # The gym workspace: the admin site of a gym's own staff (/workspace/).
+    "workspace",
 ]
 
 MIDDLEWARE = [

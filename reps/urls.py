@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.contrib.auth.views import LogoutView
 from django.db import transaction
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import APIRootView, DefaultRouter
@@ -13,9 +12,11 @@ import calls.urls
 import gyms.urls
 import leads.urls
 import notifications.urls
+import workspace.admin
 from accounts.views import BrowsableApiLoginView
 from reps.core.views import healthz, livez, metrics_view
 from reps.tenancy.api import GymAPIView
+from workspace.views import favicon, site_root
 
 APPS = [gyms.urls, accounts.urls, leads.urls, calls.urls, appointments.urls, notifications.urls]
 
@@ -60,8 +61,11 @@ api_auth = ([
 ], "rest_framework")
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
+    path("", site_root, name="site-root"),
+    # Browsers ask for it on every page that names no icon (the API's, the platform admin's).
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
+    path("workspace/", workspace.admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="api-docs"),

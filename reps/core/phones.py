@@ -28,3 +28,12 @@ def normalize_phone(raw, region=None):
             params={"value": text, "where": where},
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def display_phone(e164: str) -> str:
+    """An E.164 number as people read it (+1 212-555-0123); what does not parse is shown as stored."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

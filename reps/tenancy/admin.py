@@ -1,4 +1,5 @@
-"""The platform admin's bases: every gym, through the platform login.
+"""The bases of the two admin sites: the platform's (every gym, through the platform login) and the gym
+workspace (one gym, as the application role).
 
 - `PlatformAdminSite`: each admin view runs in the all-gyms scope, so that
   Django's own forms and checks (which query tenant models through their
@@ -8,19 +9,34 @@
   row-level security, from the session lookup on.
 - `TenantAdmin` and the inlines: a tenant model's admin, unscoped, that drops
   the gym's cached figures after each edit (admin edits bypass the services).
+- `WorkspaceSite`: the gym workspace (/workspace/), for gym staff. Each page, its sign-in and sign-out
+  run in one transaction acting for the signed-in user's gym as the application role, so row-level
+  security hides every other gym's rows; the page runs in the gym's scope and time zone.
+- `WorkspaceAdmin`: a tenant model's page in the workspace: its rows from `for_gym(user's gym)`, its
+  permissions from the user's role, its writes through services, another gym's object a 404.
 """
 
+import contextlib
 import functools
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from django.contrib import admin
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from reps.core.cache import everything, invalidate_after
+from reps.core.exceptions import DomainError
+from reps.core.pagination import CountThatStops
+from reps.core.permissions import EVERYONE, MANAGERS, role_of
 
+from . import database, services, state
 from .state import all_gyms, platform_database
 
 
@@ -110,3 +126,239 @@ class ReadOnlyTenantInline(TenantInline):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.fields
+
+
+@contextlib.contextmanager
+def acting_for_user(request: HttpRequest) -> Iterator[None]:
+    """One transaction for a workspace request, acting for the signed-in user's gym (or, until and unless
+    one is signed in, for no gym: it sees nothing), in the gym's scope and time zone."""
+    nested = transaction.get_connection().in_atomic_block
+    with transaction.atomic():
+        replaced = database.set_transaction_gym(None)
+        gym_id = getattr(request.user, "gym_id", None)  # the session's user, read inside their gym
+        token = None
+        if gym_id is not None:
+            database.set_transaction_gym(gym_id)
+            token = state.activate(gym_id)
+            timezone.activate(request.user.gym.tzinfo)  # type: ignore[union-attr]
+        try:
+            yield
+        finally:
+            if token is not None:
+                timezone.deactivate()
+                state.deactivate(token)
+        # Inside a caller's transaction (a test's), its settings come back; a failure rolled them back already.
+        database.restore_transaction_gym(replaced if nested else None)
+
+
+def rendered_inside(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The view in acting_for_user(), its template rendered there too (the forms query while rendering)."""
+
+    @functools.wraps(view)
+    def in_users_gym(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with acting_for_user(request):
+            response = view(request, *args, **kwargs)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+            return response
+
+    return in_users_gym
+
+
+def gym_id_of_request(request: HttpRequest) -> uuid.UUID:
+    """The signed-in member's gym: the workspace lets nobody else in (WorkspaceSite.has_permission)."""
+    gym_id: uuid.UUID | None = getattr(request.user, "gym_id", None)
+    if gym_id is None:
+        raise PermissionDenied("Sign in as a member of a gym's staff.")
+    return gym_id
+
+
+def member_of(request: HttpRequest) -> Any:
+    """The signed-in member of the gym's staff (an accounts.User)."""
+    return request.user
+
+
+def add_errors(form: Any, error: ValidationError) -> None:
+    """A service's refusal on the form: on its fields where the form has them, above the form otherwise."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+class WorkspaceSignInForm(AuthenticationForm):
+    """The workspace's sign-in: gym staff only (platform staff sign in at /admin/)."""
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        super().confirm_login_allowed(user)
+        if user.gym_id is None or role_of(user) is None:
+            raise ValidationError("This account is not on a gym's staff; platform staff sign in at /admin/.",
+                                  code="not_gym_staff")
+        # The sign-in goes on to write the user's last_login and the session: in their gym's transaction.
+        database.set_transaction_gym(user.gym_id)
+
+
+class WorkspaceSite(admin.AdminSite):
+    """The gym workspace: a gym's own staff at work, inside their gym (see the module's docstring)."""
+
+    login_form = WorkspaceSignInForm
+    enable_nav_sidebar = False
+    site_url = None  # no "view site": the workspace is the site
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(user.is_active and getattr(user, "gym_id", None) and role_of(user))
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        gym = getattr(request.user, "gym", None)
+        if gym is not None:
+            context["site_header"] = f"{gym.name} · Reps"
+            context["gym"] = gym
+        context["role"] = role_of(request.user) if request.user.is_authenticated else None
+        return context
+
+    def admin_view(self, view: Any, cacheable: bool = False) -> Any:
+        return rendered_inside(super().admin_view(view, cacheable))
+
+    def login(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        return rendered_inside(super().login)(request, extra_context)
+
+    def logout(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        return rendered_inside(super().logout)(request, extra_context)
+
+
+class WorkspaceAdmin(admin.ModelAdmin):
+    """A tenant model's pages in the workspace (see the module's docstring).
+
+    Who may do what is by role: `view_roles` see the pages, `write_roles` add and change, `delete_roles`
+    delete. Writes go through the generic services by default (validated, inside the gym, cache dropped);
+    a model with services of its own overrides `save_model()` and `delete_model()`.
+    """
+
+    view_roles: frozenset[str] = EVERYONE
+    write_roles: frozenset[str] = MANAGERS
+    delete_roles: frozenset[str] | None = None  # None: the write_roles
+    exclude: ClassVar[Any] = ("gym",)
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # a count per filter choice: too dear on a big gym's leads
+    change_form_template = "workspace/change_form.html"
+    change_list_template = "workspace/change_list.html"
+    # A page's count stops after this many rows (a big gym's leads are slow to count): "10,000+".
+    count_limit = 10_000
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        queryset = self.model.objects.for_gym(gym_id_of_request(request))
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
+
+    def get_paginator(self, request: HttpRequest, queryset: Any, per_page: int, orphans: int = 0,
+                      allow_empty_first_page: bool = True) -> CountThatStops:
+        return CountThatStops(queryset, per_page, self.count_limit)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        found = super().get_object(request, object_id, from_field)
+        if found is None:  # missing, malformed or another gym's: the same 404 (not the admin's redirect)
+            raise Http404("No such object in your gym.")
+        return found
+
+    # The admin's log (django_admin_log) keeps no gym, so row-level security cannot keep one gym's entries
+    # from another: the application role may not touch it, and the workspace writes none and shows no history.
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None
+
+    def log_deletion(self, request: HttpRequest, obj: Any, object_repr: str) -> Any:
+        return None
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        return None
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        raise Http404("The workspace keeps no history of edits.")
+
+    def _role_in(self, request: HttpRequest, roles: frozenset[str]) -> bool:
+        return role_of(request.user) in roles if getattr(request.user, "gym_id", None) else False
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._role_in(request, self.view_roles)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._role_in(request, self.view_roles | self.write_roles)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._role_in(request, self.write_roles)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._role_in(request, self.write_roles)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._role_in(request, self.write_roles if self.delete_roles is None else self.delete_roles)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # Only the gym's rows to choose from (row-level security would hide the others anyway).
+        related = db_field.related_model
+        if "queryset" not in kwargs and hasattr(related.objects, "for_gym"):
+            kwargs["queryset"] = related.objects.for_gym(gym_id_of_request(request))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        related = db_field.related_model
+        if "queryset" not in kwargs and hasattr(related.objects, "for_gym"):
+            kwargs["queryset"] = related.objects.for_gym(gym_id_of_request(request))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        """The model's form, which writes through `write()` once it is valid: a refusal of the service (a
+        phone another lead has, a status the rules do not allow) is an error on the form, not a 500."""
+        form_class = super().get_form(request, obj, change, **kwargs)
+        model_admin = self
+
+        class WrittenThroughServices(form_class):  # type: ignore[valid-type,misc]
+            def is_valid(self) -> bool:
+                # Once every check of the form has run (the status rules' too), and only if all passed.
+                if not super().is_valid():
+                    return False
+                try:
+                    with transaction.atomic():  # a savepoint: a refusal leaves the page's transaction usable
+                        self.instance = model_admin.write(request, self, change)
+                except ValidationError as error:
+                    add_errors(self, error)
+                except DomainError as error:
+                    field = getattr(error, "field", None)
+                    self.add_error(field if field in self.fields else None, str(error))
+                return not self.errors
+
+        return WrittenThroughServices
+
+    def form_data(self, form: Any, change: bool) -> dict[str, Any]:
+        """The form's model fields, for a service (on a change, only those the user changed)."""
+        concrete = {field.name for field in self.model._meta.concrete_fields}
+        names = [name for name in form.cleaned_data if name in concrete]
+        if change:
+            names = [name for name in names if name in form.changed_data]
+        return {name: form.cleaned_data[name] for name in names}
+
+    def write(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        """Write the valid form through the services; the row written. Override for a model's own services."""
+        gym_id = gym_id_of_request(request)
+        data = self.form_data(form, change)
+        if change:
+            return services.update(self.model, gym=gym_id, object_id=form.instance.pk, data=data)
+        return services.create(self.model, gym=gym_id, data=data)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Nothing more: the form wrote through the services when it was validated (get_form())."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Nothing: the workspace edits no related rows in a form (a service writes them, or a page of theirs)."""
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.delete(self.model, gym=gym_id_of_request(request), object_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
