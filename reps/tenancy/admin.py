@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from django.contrib import admin
+from django.contrib.admin.templatetags.admin_list import pagination
+from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -229,6 +231,19 @@ class WorkspaceSite(admin.AdminSite):
         return rendered_inside(super().logout)(request, extra_context)
 
 
+class CountedChangeList(ChangeList):
+    """A list whose count may have stopped (WorkspaceAdmin.get_paginator): then its pages say "10,000+
+    leads" (workspace/change_list.html), not the count where it stopped."""
+
+    count_label = ""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        if not getattr(self.paginator, "exact", True):
+            self.count_label = f"{self.paginator.stop_after:,}+"  # type: ignore[attr-defined]
+            self.page_links = pagination(self)["page_range"]
+
+
 class WorkspaceAdmin(admin.ModelAdmin):
     """A tenant model's pages in the workspace (see the module's docstring).
 
@@ -255,7 +270,16 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
     def get_paginator(self, request: HttpRequest, queryset: Any, per_page: int, orphans: int = 0,
                       allow_empty_first_page: bool = True) -> CountThatStops:
-        return CountThatStops(queryset, per_page, self.count_limit)
+        # The count stops past count_limit rows, or past the page asked for and the next: every page up to
+        # there exists and the next one is linked, so no row is out of reach.
+        try:
+            number = max(int(request.GET.get(PAGE_VAR, 1)), 1)
+        except ValueError:
+            number = 1
+        return CountThatStops(queryset, per_page, max(self.count_limit, (number + 1) * per_page))
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return CountedChangeList
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
         found = super().get_object(request, object_id, from_field)

@@ -350,3 +350,23 @@ def test_a_booking_that_overlaps_is_an_error_on_the_form_not_a_500(client, gym, 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors
     assert Appointment.objects.unscoped().filter(lead=lead).count() == 0
+
+
+def test_a_long_list_stops_counting_but_every_page_stays_reachable(client, gym, staff_of, monkeypatch):
+    from workspace.admin import LeadAdmin
+
+    monkeypatch.setattr(LeadAdmin, "count_limit", 5)
+    monkeypatch.setattr(LeadAdmin, "list_per_page", 2)
+    leads = [LeadFactory(gym=gym) for _ in range(9)]
+    staff_of(gym)
+
+    first = client.get(page_of(Lead, "changelist"))
+    seen = []
+    for number in range(1, 6):
+        page = client.get(page_of(Lead, "changelist"), {"p": number})
+        assert page.status_code == 200, number
+        seen += [lead.pk for lead in page.context["cl"].result_list]
+
+    assert "5+ leads" in first.content.decode()  # not a count it did not make
+    assert sorted(seen) == sorted(lead.pk for lead in leads)  # every row on some page, once
+    assert "9 leads" in page.content.decode()  # the last page knows the whole count

@@ -53,7 +53,8 @@ def test_bench_runs_every_scenario_and_writes_json(tmp_path, settings):
                      "lead page 20 by number (API)", "lead cursor page at depth 1,900 (API)",
                      "create a lead (rolled back)", "update a lead (rolled back)",
                      "an appointment's status change (rolled back)", "cached prioritized leads, hit",
-                     "cached prioritized leads, hit (API)"]:
+                     "cached prioritized leads, hit (API)", "workspace: dashboard", "workspace: leads",
+                     "workspace: lead search '555-01'", "workspace: a lead's page and timeline", "workspace: agenda, this week"]:
         assert expected in names
     assert [(row["scenario"], row["naive"]) for row in results["results"] if row["median_ms"] is None] == []
     assert results["largest_gym"] == {"leads": 2000, "calls": 6000}

@@ -26,12 +26,13 @@ from django.core.cache import cache, caches
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.models import Q
+from django.test import Client
 from django.utils import timezone
 from django_redis import get_redis_connection
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, Role, User
 from appointments.models import Appointment
 from appointments.services import update_appointment_status
 from calls.choices import CallOutcome
@@ -52,7 +53,10 @@ from reps.tenancy.database import gym_scope
 # the seed's design built literally on the same data: ../shared/bench, scripts/same-data-harness.patch.
 BUDGETS = {"search": 20, "prioritized": 10, "call metrics": 30, "upcoming calls": 5, "dashboard": 40,
            "conflict check": 2, "cached": 2, "invalidate": 1, "API page": 30, "API list": 7, "API filtered": 20,
-           "API detail": 6, "API deep page": 30, "API cursor": 10, "write": 2, "cached hit": 0.3, "cached API": 3}
+           "API detail": 6, "API deep page": 30, "API cursor": 10, "write": 2, "cached hit": 0.3, "cached API": 3,
+           "workspace page": 300, "workspace search": 500}
+GROUPS = ("api_pages", "common_path", "searches", "aggregates", "policy_cost", "appointments_and_details",
+          "invalidation", "workspace_pages")
 
 
 def free_port():
@@ -88,8 +92,10 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42, help="The generate_data seed.")
         parser.add_argument("--http-seconds", type=int, default=30, help="Load test length (0: skip it).")
         parser.add_argument("--output", default="bench/results.json")
+        parser.add_argument("--only", nargs="+", choices=GROUPS, default=GROUPS, metavar="GROUP",
+                            help=f"Run only these groups of scenarios: {', '.join(GROUPS)}.")
 
-    def handle(self, *args, runs, seed, http_seconds, output, **options):
+    def handle(self, *args, runs, seed, http_seconds, output, only, **options):
         if not type(caches["default"]).__module__.startswith("django_redis"):
             raise CommandError("The benchmark needs Redis: set REDIS_URL.")
         gym = Gym.objects.filter(pk=uuid.uuid5(NAMESPACE, f"{seed}-0")).first()
@@ -101,14 +107,10 @@ class Command(BaseCommand):
         self.token = ApiToken.objects.create(user=self.user, name="bench")[1]
         self.client.credentials(HTTP_AUTHORIZATION=f"Token {self.token}")
         with gym_scope(gym):
-            self.api_pages()
-            self.common_path()
-            self.searches()
-            self.aggregates()
-            self.policy_cost()
-            self.appointments_and_details()
-            self.invalidation()
-        if http_seconds:
+            for group in GROUPS:
+                if group in only:
+                    getattr(self, group)()
+        if http_seconds and set(only) == set(GROUPS):
             self.http_throughput(http_seconds)
         self.report(output)
 
@@ -215,6 +217,40 @@ class Command(BaseCommand):
         self.api_get("/api/v1/leads/prioritized/")()
         self.compare("cached prioritized leads, hit (API)", self.api_get("/api/v1/leads/prioritized/"), "", None,
                      BUDGETS["cached API"])
+
+    def workspace_pages(self):
+        """The gym workspace's pages as its manager opens them, through Django's test client (no network)."""
+        # generate_data makes sales staff only; the staff list is the managers'.
+        manager = User.objects.for_gym(self.gym).filter(role__name="manager").first() or User.objects.create_user(
+            "bench-manager@generated.test", None, gym=self.gym, role=Role.objects.get(name="manager"))
+        browser = Client()
+        browser.force_login(manager, backend="accounts.authentication.GymUserBackend")
+        lead = Lead.objects.for_gym(self.gym).filter(calls__isnull=False, appointments__isnull=False).first()
+        deep = min(200, Lead.objects.for_gym(self.gym).count() // 50)  # page 200, or the last full page
+
+        def page(url):
+            def get():
+                response = browser.get(url)
+                assert response.status_code == 200, (url, response.status_code)
+            get.is_api_request = True  # type: ignore[attr-defined]  # a request: it opens its own transaction
+            return get
+
+        for name, url, budget in [
+            ("workspace: dashboard", "/workspace/", "workspace page"),
+            ("workspace: leads", "/workspace/leads/lead/", "workspace page"),
+            ("workspace: leads status=new", "/workspace/leads/lead/?status__exact=new", "workspace page"),
+            (f"workspace: leads page {deep}", f"/workspace/leads/lead/?p={deep}", "workspace page"),
+            ("workspace: lead search 'smi'", "/workspace/leads/lead/?q=smi", "workspace search"),
+            ("workspace: lead search '555-01'", "/workspace/leads/lead/?q=555-01", "workspace search"),
+            ("workspace: a lead's page and timeline", f"/workspace/leads/lead/{lead.pk}/change/", "workspace page"),
+            ("workspace: calls", "/workspace/calls/calllog/", "workspace page"),
+            ("workspace: calls this week", "/workspace/calls/calllog/?when=week", "workspace page"),
+            ("workspace: call search 'smi'", "/workspace/calls/calllog/?q=smi", "workspace search"),
+            ("workspace: appointments, upcoming", "/workspace/appointments/appointment/", "workspace page"),
+            ("workspace: agenda, this week", "/workspace/agenda/", "workspace page"),
+            ("workspace: staff", "/workspace/accounts/user/", "workspace page"),
+        ]:
+            self.compare(name, page(url), "", None, BUDGETS[budget], runs=max(5, self.runs // 3))
 
     def searches(self):
         repository = Lead.objects.for_gym(self.gym)
