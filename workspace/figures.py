@@ -144,17 +144,16 @@ class Agenda:
         if staff_id:
             rows = rows.filter(staff_id=staff_id)
         entries = [AgendaDay(start + datetime.timedelta(days=offset)) for offset in range(days)]
-        for appointment in rows:
-            entry = entries[(timezone.localtime(appointment.scheduled_time).date() - start).days]
-            name = appointment.staff.get_full_name() if appointment.staff else "Nobody yet"
-            for staff_name, appointments in entry.by_staff:
-                if staff_name == name:
-                    appointments.append(appointment)
-                    break
-            else:
-                entry.by_staff.append((name, [appointment]))
+        groups: dict[tuple[int, Any], list[Appointment]] = {}
+        for appointment in rows:  # by day, then by staff member (two people may share a name)
+            offset = (timezone.localtime(appointment.scheduled_time).date() - start).days
+            groups.setdefault((offset, appointment.staff_id), []).append(appointment)
+        for (offset, _), appointments in groups.items():
+            staff = appointments[0].staff
+            entries[offset].by_staff.append((staff.get_full_name() or staff.email if staff else "Nobody yet",
+                                             appointments))
         for entry in entries:
-            entry.by_staff.sort()
+            entry.by_staff.sort(key=lambda group: group[0])
         return cls(start, days, staff_id, staff_choices, entries, error)
 
     @property

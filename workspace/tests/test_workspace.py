@@ -370,3 +370,17 @@ def test_a_long_list_stops_counting_but_every_page_stays_reachable(client, gym, 
     assert "5+ leads" in first.content.decode()  # not a count it did not make
     assert sorted(seen) == sorted(lead.pk for lead in leads)  # every row on some page, once
     assert "9 leads" in page.content.decode()  # the last page knows the whole count
+
+
+def test_the_agenda_keeps_two_staff_members_of_one_name_apart(client, gym, staff_of):
+    at = timezone.now() + datetime.timedelta(hours=1)
+    for _ in range(2):
+        AppointmentFactory(lead=LeadFactory(gym=gym), staff=UserFactory(gym=gym, first_name="Sam", last_name="Lee"),
+                           scheduled_time=at)
+    staff_of(gym)
+
+    day = timezone.localtime(at, gym.tzinfo).date()
+    agenda = client.get(url("agenda"), {"date": day.isoformat(), "view": "day"}).context["agenda"]
+
+    assert [(name, len(appointments)) for name, appointments in agenda.entries[0].by_staff] == [("Sam Lee", 1),
+                                                                                               ("Sam Lee", 1)]
