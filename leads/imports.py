@@ -59,6 +59,7 @@ COLUMNS = {
     "do_not_call": ["do not call", "dnc", "opted out", "opt out"],
 }
 TRUE = {"1", "yes", "y", "true", "t", "x"}
+FALSE = {"", "0", "no", "n", "false", "f"}
 UPDATABLE = ("first_name", "last_name", "email", "source", "notes")
 
 
@@ -125,6 +126,9 @@ def parse_row(values: dict[str, str], region: str, now: datetime.datetime,
               source_name: str) -> tuple[dict[str, Any], list[str]]:
     """The lead fields of one row, and its tag names; ValidationError keyed by field when it is bad."""
     errors = {}
+    for name, value in values.items():
+        if "\x00" in value:  # PostgreSQL's text keeps none: the row's error, not the whole file's 500
+            errors[name] = ["Contains a NUL character."]
     first, last = values.get("first_name", ""), values.get("last_name", "")
     if not first and values.get("full_name"):
         first, _, last = values["full_name"].partition(" ")
@@ -143,6 +147,9 @@ def parse_row(values: dict[str, str], region: str, now: datetime.datetime,
     tags = [tag.strip()[:50] for tag in re.split(r"[;,|]", values.get("tags", "")) if tag.strip()]
     if len(tags) > MAX_TAGS:
         errors["tags"] = [f"At most {MAX_TAGS} tags for one lead; this row has {len(tags):,}."]
+    for name in ("consent", "do_not_call"):
+        if values.get(name, "").lower() not in TRUE | FALSE:
+            errors[name] = [f"{values[name]!r} is neither yes nor no."]
     if errors:
         raise ValidationError(errors)
     fields = {"first_name": first[:100], "last_name": last.strip()[:100], "email": email[:255], "phone": phone,

@@ -2,8 +2,9 @@
 
 Every page runs inside the signed-in user's gym as the application role (reps.tenancy.admin.WorkspaceSite),
 reads through the models' `for_gym()` querysets and writes through the same services as the API. What a
-role may do follows the API: sales work leads, calls and appointments; managers also campaigns, staff,
-settings, the knowledge base and imports; owners everything (the gym itself, branches).
+role may do follows the API: sales work leads, calls and appointments; owners and managers also
+campaigns, staff, the gym and its settings and branches, the knowledge base and imports (and, as in the API,
+only an owner makes or changes an owner).
 """
 
 import csv
@@ -13,6 +14,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q
@@ -41,14 +44,13 @@ from leads.models import Lead, LeadImport, LeadTag
 from leads.services import LEAD_TRANSITIONS, save_lead
 from leads.tasks import start_import
 from notifications.models import Notification
-from reps.core.permissions import EVERYONE, MANAGERS, OWNER, role_of
+from reps.core.permissions import EVERYONE, MANAGERS, role_of
 from reps.core.phones import display_phone
 from reps.core.transitions import StatusTransitionAdminMixin
-from reps.tenancy.admin import WorkspaceAdmin, WorkspaceSite, gym_id_of_request, member_of
+from reps.tenancy.admin import GymChoiceFilter, WorkspaceAdmin, WorkspaceSite, gym_id_of_request, member_of
 
 from . import figures
 
-OWNERS = frozenset({OWNER})
 NOBODY: frozenset[str] = frozenset()
 
 
@@ -86,7 +88,7 @@ def local(moment: datetime.datetime | None) -> str:
 
 # ---------------------------------------------------------------------------------------------------- leads
 
-class HasTag(admin.SimpleListFilter):
+class HasTag(GymChoiceFilter):
     title = "tag"
     parameter_name = "tag"
 
@@ -97,7 +99,7 @@ class HasTag(admin.SimpleListFilter):
         return queryset.filter(tags__pk=self.value()) if self.value() else queryset
 
 
-class CalledInCampaign(admin.SimpleListFilter):
+class CalledInCampaign(GymChoiceFilter):
     title = "campaign"
     parameter_name = "campaign"
 
@@ -111,7 +113,7 @@ class CalledInCampaign(admin.SimpleListFilter):
                                       .filter(lead=OuterRef("pk"), campaign_id=self.value())))
 
 
-class WithStaff(admin.SimpleListFilter):
+class WithStaff(GymChoiceFilter):
     """Leads with an appointment with this staff member."""
 
     title = "staff"
@@ -264,6 +266,9 @@ class LeadAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
         if len(ids) > limit:
             self.message_user(request, f"Select at most {limit} leads to call at once.", messages.ERROR)
             return
+        if not ids:
+            self.message_user(request, "None of the selected leads is in your gym.", messages.ERROR)
+            return
         try:
             with transaction.atomic():
                 result = queue_ai_calls(gym=gym_id_of_request(request), lead_ids=ids)
@@ -282,7 +287,10 @@ class LeadAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
                               messages.WARNING)
 
     @admin.action(description="Export the selected leads to CSV")
-    def export_csv(self, request: HttpRequest, queryset: Any) -> HttpResponse:
+    def export_csv(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        if not queryset.exists():
+            self.message_user(request, "None of the selected leads is in your gym.", messages.ERROR)
+            return None
         header = ["first_name", "last_name", "phone", "email", "status", "source", "tags", "created_at",
                   "do_not_call", "consent_given_at"]
         rows = ([lead.first_name, lead.last_name, lead.phone, lead.email, lead.status, lead.source,
@@ -391,7 +399,10 @@ class When(admin.SimpleListFilter):
                 ("all", "All")]
 
     def value(self) -> Any:
-        return super().value() or self.default
+        value = super().value() or self.default
+        if value not in {lookup for lookup, _ in self.lookup_choices}:
+            raise IncorrectLookupParameters(f"{value!r} is not a choice of when.")
+        return value
 
     def choices(self, changelist: Any) -> Any:
         for lookup, title in self.lookup_choices:
@@ -486,7 +497,7 @@ class CallLogAdmin(WorkspaceAdmin):
 
 # --------------------------------------------------------------------------------------------- appointments
 
-class WithStaffMember(admin.SimpleListFilter):
+class WithStaffMember(GymChoiceFilter):
     title = "staff"
     parameter_name = "staff"
 
@@ -557,13 +568,29 @@ class AppointmentAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
 # ------------------------------------------------------------------------------------- the gym and its staff
 
 class StaffForm(forms.ModelForm):
-    password = forms.CharField(widget=forms.PasswordInput, required=False,
-                               help_text="For a new staff member: the password they sign in with (8 characters at"
-                                         " least).")
+    password = forms.CharField(widget=forms.PasswordInput, required=False, strip=False,
+                               help_text="For a new staff member: the password they sign in with.")
 
     class Meta:
         model = User
         fields = ["email", "first_name", "last_name", "role", "is_active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "role" in self.fields:
+            self.fields["role"].required = True
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        password = cleaned.get("password")
+        if password:  # the API's rules (its UserSerializer)
+            candidate = User(email=cleaned.get("email", ""), first_name=cleaned.get("first_name", ""),
+                             last_name=cleaned.get("last_name", ""))
+            try:
+                password_validation.validate_password(password, candidate)
+            except ValidationError as error:
+                self.add_error("password", error)
+        return cleaned
 
 
 @admin.register(User, site=site)
@@ -596,6 +623,13 @@ class StaffAdmin(WorkspaceAdmin):
             return create_staff_user(gym=gym_id, actor=member_of(request), data={**data,
                                                                            "password": form.cleaned_data["password"]})
         return update_staff_user(gym=gym_id, actor=member_of(request), user_id=form.instance.pk, data=data)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list[str], dict[str, int], set[str],
+                                                                            list[str]]:
+        # Nothing is deleted (the staff member is deactivated), so there is nothing related to list; Django's
+        # walk of the related rows would also read the admin log, which the application role may not.
+        people = [str(user) for user in objs]
+        return people, {"staff members (deactivated, not deleted)": len(people)}, set(), []
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         deactivate_staff_user(gym=gym_id_of_request(request), actor=member_of(request), user_id=obj.pk)
@@ -634,7 +668,9 @@ class AISettingsAdmin(OneRowAdmin):
 
 @admin.register(VoiceSettings, site=site)
 class VoiceSettingsAdmin(OneRowAdmin):
-    pass
+    # The gym's own voice-platform key also checks the platform's webhook signatures: like the API, the
+    # workspace never shows it (platform staff set it in /admin/).
+    exclude = ("gym", "platform_api_key")
 
 
 @admin.register(KnowledgeBaseEntry, site=site)
@@ -648,7 +684,6 @@ class KnowledgeBaseEntryAdmin(WorkspaceAdmin):
 @admin.register(Branch, site=site)
 class BranchAdmin(WorkspaceAdmin):
     view_roles = EVERYONE
-    write_roles = OWNERS
     list_display = ("name", "city", "phone")
     search_fields = ("name", "city")
     ordering = ("name",)
@@ -656,9 +691,8 @@ class BranchAdmin(WorkspaceAdmin):
 
 @admin.register(Gym, site=site)
 class GymAdmin(OneRowAdmin):
-    """The gym itself: its name, contact details, time zone (owners)."""
+    """The gym itself: its name, contact details, time zone (owners and managers, as in the API)."""
 
-    view_roles = write_roles = OWNERS
     exclude = ()
     fields = ("name", "description", "email", "phone", "website", "timezone", "country_code")
 

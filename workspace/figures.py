@@ -20,10 +20,13 @@ from leads.choices import LeadStatus
 from leads.models import Lead
 from leads.querysets import lead_repository
 from reps.core.dates import local_day_bounds
+from reps.core.serializers import FIRST_MOMENT, LAST_MOMENT
 
 from . import charts
 
 MAX_RANGE_DAYS = 366
+# The days a page may ask for: the API's range of moments (reps.core.serializers), a day short at each end.
+FIRST_DAY, LAST_DAY = FIRST_MOMENT.date() + datetime.timedelta(days=1), LAST_MOMENT.date() - datetime.timedelta(days=8)
 
 
 @dataclass
@@ -52,6 +55,8 @@ class DayRange:
             end = datetime.date.fromisoformat(query.get("end", ""))
         except ValueError:
             return cls.last_days(error="Give both start and end as dates (YYYY-MM-DD).")
+        if not (FIRST_DAY <= start and end <= LAST_DAY):
+            return cls.last_days(error=f"Choose days from {FIRST_DAY.year} to {LAST_DAY.year}.")
         if end < start:
             return cls.last_days(error="The end is before the start.")
         if (end - start).days >= MAX_RANGE_DAYS:
@@ -127,6 +132,8 @@ class Agenda:
             day = datetime.date.fromisoformat(str(query.get("date"))) if query.get("date") else timezone.localdate()
         except ValueError:
             day, error = timezone.localdate(), "Give the date as YYYY-MM-DD."
+        if not FIRST_DAY <= day <= LAST_DAY:
+            day, error = timezone.localdate(), f"Choose a day from {FIRST_DAY.year} to {LAST_DAY.year}."
         view = query.get("view", "week")
         if view not in ("week", "day"):
             view, error = "week", "The view is week or day."
@@ -149,8 +156,8 @@ class Agenda:
             offset = (timezone.localtime(appointment.scheduled_time).date() - start).days
             groups.setdefault((offset, appointment.staff_id), []).append(appointment)
         for (offset, _), appointments in groups.items():
-            staff = appointments[0].staff
-            entries[offset].by_staff.append((staff.get_full_name() or staff.email if staff else "Nobody yet",
+            member = appointments[0].staff
+            entries[offset].by_staff.append((member.get_full_name() or member.email if member else "Nobody yet",
                                              appointments))
         for entry in entries:
             entry.by_staff.sort(key=lambda group: group[0])

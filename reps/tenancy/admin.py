@@ -23,20 +23,25 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.templatetags.admin_list import pagination
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models.constants import LOOKUP_SEP
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
 from reps.core.cache import everything, invalidate_after
+from reps.core.constraints import validation_error_of
 from reps.core.exceptions import DomainError
 from reps.core.pagination import CountThatStops
 from reps.core.permissions import EVERYONE, MANAGERS, role_of
+from reps.core.serializers import FIRST_MOMENT, LAST_MOMENT
 
 from . import database, services, state
 from .state import all_gyms, platform_database
@@ -167,6 +172,23 @@ def rendered_inside(view: Callable[..., Any]) -> Callable[..., Any]:
     return in_users_gym
 
 
+def sensible_moment(moment: Any) -> None:
+    """The API's range of moments (reps.core.serializers.MomentField)."""
+    if moment is not None and not FIRST_MOMENT <= moment < LAST_MOMENT:
+        raise ValidationError(f"Use a moment from {FIRST_MOMENT:%Y} to {LAST_MOMENT.year - 1}.")
+
+
+class GymChoiceFilter(admin.SimpleListFilter):
+    """A list filter whose value must be one of its choices (the gym's tags, staff...): another gym's id or
+    a malformed one is the admin's "bad filter" answer, not an empty list or a 500."""
+
+    def value(self) -> Any:
+        value = super().value()
+        if value is not None and value not in {str(key) for key, _ in self.lookup_choices}:
+            raise IncorrectLookupParameters(f"No such {self.title} in your gym.")
+        return value
+
+
 def gym_id_of_request(request: HttpRequest) -> uuid.UUID:
     """The signed-in member's gym: the workspace lets nobody else in (WorkspaceSite.has_permission)."""
     gym_id: uuid.UUID | None = getattr(request.user, "gym_id", None)
@@ -225,6 +247,11 @@ class WorkspaceSite(admin.AdminSite):
         return rendered_inside(super().admin_view(view, cacheable))
 
     def login(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        if request.method == "POST" and REDIRECT_FIELD_NAME not in request.POST:
+            # Signed in without a page to go back to: the workspace (LOGIN_REDIRECT_URL is the API's root).
+            posted = request.POST.copy()
+            posted[REDIRECT_FIELD_NAME] = reverse(f"{self.name}:index")
+            request.POST = posted  # type: ignore[assignment]
         return rendered_inside(super().login)(request, extra_context)
 
     def logout(self, request: HttpRequest, extra_context: Any = None) -> Any:
@@ -240,7 +267,7 @@ class CountedChangeList(ChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         if not getattr(self.paginator, "exact", True):
-            self.count_label = f"{self.paginator.stop_after:,}+"  # type: ignore[attr-defined]
+            self.count_label = f"{self.paginator.stop_after:,}+"
             self.page_links = pagination(self)["page_range"]
 
 
@@ -262,6 +289,29 @@ class WorkspaceAdmin(admin.ModelAdmin):
     change_list_template = "workspace/change_list.html"
     # A page's count stops after this many rows (a big gym's leads are slow to count): "10,000+".
     count_limit = 10_000
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        """Only the list's own filters, with their own values. Django's admin takes a query string's lookup on
+        any field of the row (?password__startswith= would answer a hash's prefix, a row at a time)."""
+        filtered = {name if isinstance(name, str) else name[0] for name in self.list_filter
+                    if isinstance(name, (str, tuple))}
+        own_filters = {item.parameter_name for item in self.list_filter
+                       if isinstance(item, type) and issubclass(item, admin.SimpleListFilter)}
+        if lookup in own_filters:  # it checks its value itself (GymChoiceFilter)
+            return True
+        field_name, _, rest = lookup.partition(LOOKUP_SEP)
+        if field_name not in filtered:
+            return False
+        field = self.model._meta.get_field(field_name)
+        if field.choices and rest in ("", "exact") and value not in {str(choice) for choice, _ in field.flatchoices}:
+            raise IncorrectLookupParameters(f"{value!r} is not a {field.verbose_name}.")
+        return super().lookup_allowed(lookup, value, request)
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if isinstance(db_field, models.DateTimeField) and formfield is not None:
+            formfield.validators.append(sensible_moment)  # as the API's: a year 9999 broke every list of them
+        return formfield
 
     def get_queryset(self, request: HttpRequest) -> Any:
         queryset = self.model.objects.for_gym(gym_id_of_request(request))
@@ -351,6 +401,11 @@ class WorkspaceAdmin(admin.ModelAdmin):
                         self.instance = model_admin.write(request, self, change)
                 except ValidationError as error:
                     add_errors(self, error)
+                except IntegrityError as error:  # a constraint only the database sees whole (a taken email)
+                    refusal = validation_error_of(error)
+                    if refusal is None:
+                        raise
+                    add_errors(self, refusal)
                 except DomainError as error:
                     field = getattr(error, "field", None)
                     self.add_error(field if field in self.fields else None, str(error))
