@@ -13,7 +13,7 @@ from accounts.models import User
 from appointments.choices import AppointmentStatus
 from appointments.models import Appointment
 from appointments.querysets import appointment_repository
-from calls.choices import CallOutcome, CallStatus
+from calls.choices import CallOutcome
 from calls.models import CallLog
 from calls.querysets import call_repository
 from leads.choices import LeadStatus
@@ -76,10 +76,7 @@ def dashboard(gym_id: uuid.UUID, days: DayRange) -> dict[str, Any]:
     booked = appointments.stats(days.start, days.end)
     created = sum(funnel.values())
     converted = funnel.get(LeadStatus.CONVERTED, 0)
-    start, end = local_day_bounds(days.start, days.end, timezone.get_current_timezone_name())
-    # Placed: under way or over (answered or not), not still waiting to be dialled.
-    ai_calls = CallLog.objects.for_gym(gym_id).filter(
-        is_ai_call=True, start_time__gte=start, start_time__lt=end).exclude(status=CallStatus.SCHEDULED).count()
+    ai_calls = call_repository(gym_id).ai_calls_placed(days.start, days.end)
     outcome_labels = dict(CallOutcome.choices)
     daily = [(datetime.date.fromisoformat(row["date"]), row["count"]) for row in recent["daily_leads"]]
     return {

@@ -89,6 +89,19 @@ def test_metrics_over_inclusive_local_days(gym, other_gym):
     }
 
 
+def test_ai_calls_placed_are_the_gyms_ai_calls_under_way_or_over_on_its_local_days(gym, other_gym):
+    day = datetime.datetime(2026, 5, 4, 10)
+    for status in ("completed", "no_answer", "failed", "in_progress"):
+        _call_at(gym, day, status=status)
+    _call_at(gym, day, status="scheduled")  # not dialled yet
+    _call_at(gym, day, status="completed", is_ai_call=False)  # made by a person
+    _call_at(gym, day - datetime.timedelta(hours=11), status="completed")  # the day before, in New York
+    _call_at(other_gym, day, status="completed")
+
+    assert calls(gym).ai_calls_placed(datetime.date(2026, 5, 4), datetime.date(2026, 5, 4)) == 4
+    assert calls(other_gym).ai_calls_placed(datetime.date(2026, 5, 4), datetime.date(2026, 5, 4)) == 1
+
+
 def test_metrics_of_an_empty_gym(gym, django_assert_num_queries):
     repo = calls(gym)  # given a Gym, the repository knows its time zone already
     with django_assert_num_queries(1):

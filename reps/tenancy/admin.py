@@ -29,6 +29,7 @@ from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Page
 from django.db import IntegrityError, models, transaction
 from django.db.models.constants import LOOKUP_SEP
 from django.forms.models import BaseInlineFormSet
@@ -39,7 +40,7 @@ from django.utils import timezone
 from reps.core.cache import everything, invalidate_after
 from reps.core.constraints import validation_error_of
 from reps.core.exceptions import DomainError
-from reps.core.pagination import CountThatStops
+from reps.core.pagination import CountThatStops, rows_at
 from reps.core.permissions import EVERYONE, MANAGERS, role_of
 from reps.core.serializers import FIRST_MOMENT, LAST_MOMENT
 
@@ -258,6 +259,15 @@ class WorkspaceSite(admin.AdminSite):
         return rendered_inside(super().logout)(request, extra_context)
 
 
+class RowsByIdPages(CountThatStops):
+    """A page's rows read by their ids, found first (rows_at): a deep page skips ids in an index, not rows
+    (page 200 of a gym's 100,000 leads: 155 ms by OFFSET over the rows)."""
+
+    def page(self, number: Any) -> Page:
+        number = self.validate_number(number)
+        return Page(rows_at(self.rows, (number - 1) * self.per_page, self.per_page), number, self)
+
+
 class CountedChangeList(ChangeList):
     """A list whose count may have stopped (WorkspaceAdmin.get_paginator): then its pages say "10,000+
     leads" (workspace/change_list.html), not the count where it stopped."""
@@ -287,8 +297,9 @@ class WorkspaceAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice: too dear on a big gym's leads
     change_form_template = "workspace/change_form.html"
     change_list_template = "workspace/change_list.html"
-    # A page's count stops after this many rows (a big gym's leads are slow to count): "10,000+".
-    count_limit = 10_000
+    # A list's count stops after this many rows (a search of a big gym's calls took 1.2 s to count 10,000):
+    # "1,000+", and the pages after the twentieth are linked one by one.
+    count_limit = 1_000
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         """Only the list's own filters, with their own values. Django's admin takes a query string's lookup on
@@ -326,7 +337,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
             number = max(int(request.GET.get(PAGE_VAR, 1)), 1)
         except ValueError:
             number = 1
-        return CountThatStops(queryset, per_page, max(self.count_limit, (number + 1) * per_page))
+        return RowsByIdPages(queryset, per_page, max(self.count_limit, (number + 1) * per_page))
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return CountedChangeList

@@ -284,6 +284,7 @@ def test_the_dashboard_shows_the_apis_numbers_for_the_same_range(client, api_cli
     assert figures["calls"] == metrics
     assert figures["appointments"] == appointments
     assert figures["conversion_rate"] == round(100 * stats["converted"] / 6, 1)
+    assert figures["ai_calls"] == 2
 
 
 def test_the_dashboard_says_what_is_wrong_with_a_range_it_cannot_read(client, gym, staff_of):
