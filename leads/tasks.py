@@ -9,8 +9,12 @@ starts one start_gym_imports each, which hands those jobs to the broker again.
 
 import logging
 import uuid
+from typing import Any
 
 from celery import shared_task
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from reps.core.jobs import start_per_gym
@@ -25,6 +29,33 @@ logger = logging.getLogger(__name__)
 def run_import(gym_id: str, job_id: str) -> str:
     """Run the gym's import job unless another run holds it (imports.run_import_job); what became of it."""
     return imports.run_import_job(gym=uuid.UUID(gym_id), job_id=uuid.UUID(job_id))
+
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+def import_upload(*, gym: uuid.UUID, upload: Any, on_duplicate: str, created_by: Any) -> tuple[Any, Any]:
+    """A CSV file sent to the API or the workspace: (its report, None) when imported at once, or (None, the
+    job) above LEAD_IMPORT_ASYNC_ROWS rows, handed to the broker once the caller's transaction commits.
+    ValidationError keyed "file" for a file it cannot take."""
+    if upload.size > MAX_UPLOAD_BYTES:
+        raise ValidationError({"file": f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."})
+    try:
+        text = upload.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError({"file": "The file is not UTF-8 text."}) from None
+    rows = imports.needs_job(text)
+    if rows is None:
+        report = imports.import_leads(gym=gym, text=text, on_duplicate=on_duplicate, source_name=upload.name,
+                                      max_rows=settings.IMPORT_MAX_ROWS, max_seconds=settings.IMPORT_MAX_SECONDS)
+        return report.as_dict(), None
+    if rows > settings.IMPORT_MAX_ROWS:
+        raise imports.too_many_rows(settings.IMPORT_MAX_ROWS)
+    job = imports.queue_import(gym=gym, text=text, rows_total=rows, on_duplicate=on_duplicate,
+                               source_name=upload.name, created_by=created_by)
+    # Once the job is committed, so that the worker finds it; a broker that is down leaves it queued.
+    transaction.on_commit(lambda: start_import(gym, job.pk))
+    return None, job
 
 
 def start_import(gym_id: uuid.UUID, job_id: uuid.UUID) -> bool:

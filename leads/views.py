@@ -1,12 +1,9 @@
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
 from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +14,6 @@ from reps.tenancy.api import GymAPIView, GymModelViewSet, GymReadOnlyViewSet, Te
 
 from . import tasks
 from .filters import LeadFilter, LeadTagFilter
-from .imports import import_leads, needs_job, queue_import, too_many_rows
 from .models import Lead, LeadImport, LeadTag
 from .querysets import LeadQuerySet, lead_repository
 from .serializers import (
@@ -145,35 +141,14 @@ class LeadImportView(GymAPIView):
     model = Lead
     write_roles = MANAGERS
     parser_classes = [MultiPartParser]
-    MAX_BYTES = 10 * 1024 * 1024
 
     def post(self, request: Request) -> Response:
         payload = LeadImportSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        upload = payload.validated_data["file"]
-        if upload.size > self.MAX_BYTES:
-            raise ValidationError({"file": [f"The file is larger than {self.MAX_BYTES // (1024 * 1024)} MB."]})
-        try:
-            text = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValidationError({"file": ["The file is not UTF-8 text."]}) from None
-        on_duplicate = payload.validated_data["on_duplicate"]
-        rows = needs_job(text)
-        if rows is not None:
-            return self.queue(text, rows, on_duplicate, upload.name)
-        report = import_leads(gym=self.gym_id, text=text, on_duplicate=on_duplicate,
-                              source_name=upload.name, max_rows=settings.IMPORT_MAX_ROWS,
-                              max_seconds=settings.IMPORT_MAX_SECONDS)
-        return Response(report.as_dict())
-
-    def queue(self, text: str, rows: int, on_duplicate: str, name: str) -> Response:
-        if rows > settings.IMPORT_MAX_ROWS:
-            raise too_many_rows(settings.IMPORT_MAX_ROWS)
-        job = queue_import(gym=self.gym_id, text=text, rows_total=rows, on_duplicate=on_duplicate, source_name=name,
-                           created_by=self.member)
-        gym_id, job_id = self.gym_id, job.pk
-        # Once the job is committed, so that the worker finds it; a broker that is down leaves it queued.
-        transaction.on_commit(lambda: tasks.start_import(gym_id, job_id))
+        report, job = tasks.import_upload(gym=self.gym_id, upload=payload.validated_data["file"],
+                                          on_duplicate=payload.validated_data["on_duplicate"], created_by=self.member)
+        if job is None:
+            return Response(report)
         data = LeadImportJobSerializer(job, context=self.get_serializer_context()).data
         return Response(data, status=202, headers={"Location": data["url"]})
 

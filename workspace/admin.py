@@ -39,10 +39,9 @@ from calls.services import queue_ai_calls
 from calls.webhooks import refresh_recording
 from gyms.models import AISettings, Branch, Gym, GymSettings, KnowledgeBaseEntry, VoiceSettings
 from gyms.services import update_gym
-from leads.imports import import_leads, needs_job, queue_import
 from leads.models import Lead, LeadImport, LeadTag
 from leads.services import LEAD_TRANSITIONS, save_lead
-from leads.tasks import start_import
+from leads.tasks import import_upload
 from notifications.models import Notification
 from reps.core.permissions import EVERYONE, MANAGERS, role_of
 from reps.core.phones import display_phone
@@ -318,34 +317,19 @@ class LeadAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
         return TemplateResponse(request, "workspace/lead_import.html", context)
 
     def run_import(self, request: HttpRequest, form: LeadImportForm) -> Any:
-        upload = form.cleaned_data["file"]
-        gym_id = gym_id_of_request(request)
-        if upload.size > 10 * 1024 * 1024:
-            form.add_error("file", "The file is larger than 10 MB.")
-            return None
-        try:
-            text = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            form.add_error("file", "The file is not UTF-8 text.")
-            return None
-        on_duplicate = form.cleaned_data["on_duplicate"]
+        """The API's import (leads.tasks.import_upload): the report, or the page of the job a big file became."""
         try:
             with transaction.atomic():
-                rows = needs_job(text)
-                if rows is not None:
-                    if rows > settings.IMPORT_MAX_ROWS:
-                        raise ValidationError(f"The file has more than {settings.IMPORT_MAX_ROWS:,} rows.")
-                    job = queue_import(gym=gym_id, text=text, rows_total=rows, on_duplicate=on_duplicate,
-                                       source_name=upload.name, created_by=request.user)
-                    transaction.on_commit(lambda: start_import(gym_id, job.pk))
-                    self.message_user(request, f"{rows:,} rows: importing in the background.", messages.SUCCESS)
-                    return HttpResponseRedirect(reverse("workspace:leads_leadimport_change", args=[job.pk]))
-                return import_leads(gym=gym_id, text=text, on_duplicate=on_duplicate, source_name=upload.name,
-                                    max_rows=settings.IMPORT_MAX_ROWS,
-                                    max_seconds=settings.IMPORT_MAX_SECONDS).as_dict()
+                report, job = import_upload(gym=gym_id_of_request(request), upload=form.cleaned_data["file"],
+                                            on_duplicate=form.cleaned_data["on_duplicate"],
+                                            created_by=member_of(request))
         except ValidationError as error:
             form.add_error("file", error.messages)
             return None
+        if job is None:
+            return report
+        self.message_user(request, f"{job.rows_total:,} rows: importing in the background.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("workspace:leads_leadimport_change", args=[job.pk]))
 
 
 @admin.register(LeadTag, site=site)

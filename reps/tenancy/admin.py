@@ -269,7 +269,7 @@ class RowsByIdPages(CountThatStops):
 
 
 class CountedChangeList(ChangeList):
-    """A list whose count may have stopped (WorkspaceAdmin.get_paginator): then its pages say "10,000+
+    """A list whose count may have stopped (WorkspaceAdmin.get_paginator): then its pages say "1,000+
     leads" (workspace/change_list.html), not the count where it stopped."""
 
     count_label = ""
@@ -286,7 +286,8 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
     Who may do what is by role: `view_roles` see the pages, `write_roles` add and change, `delete_roles`
     delete. Writes go through the generic services by default (validated, inside the gym, cache dropped);
-    a model with services of its own overrides `save_model()` and `delete_model()`.
+    a model with services of its own overrides `write()` and `delete_model()`. No editable inlines: a form
+    writes when it is valid (get_form()), before any inline is checked.
     """
 
     view_roles: frozenset[str] = EVERYONE
