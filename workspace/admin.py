@@ -9,6 +9,7 @@ only an owner makes or changes an owner).
 
 import csv
 import datetime
+import logging
 from typing import Any
 
 from django import forms
@@ -31,16 +32,18 @@ from appointments.models import Appointment
 from appointments.services import (
     APPOINTMENT_TRANSITIONS,
     book_appointment,
+    delete_appointment,
     update_appointment,
     update_appointment_status,
 )
 from calls.models import CallLog, Campaign
 from calls.services import queue_ai_calls
+from calls.voice import PlatformError
 from calls.webhooks import refresh_recording
 from gyms.models import AISettings, Branch, Gym, GymSettings, KnowledgeBaseEntry, VoiceSettings
 from gyms.services import update_gym
 from leads.models import Lead, LeadImport, LeadTag
-from leads.services import LEAD_TRANSITIONS, save_lead
+from leads.services import LEAD_TRANSITIONS, delete_lead, save_lead
 from leads.tasks import import_upload
 from notifications.models import Notification
 from reps.core.permissions import EVERYONE, MANAGERS, role_of
@@ -51,6 +54,7 @@ from reps.tenancy.admin import GymChoiceFilter, WorkspaceAdmin, WorkspaceSite, g
 from . import figures
 
 NOBODY: frozenset[str] = frozenset()
+logger = logging.getLogger(__name__)
 
 
 class Workspace(WorkspaceSite):
@@ -176,7 +180,6 @@ class LeadAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
     list_display = ("full_name", "phone_number", "email", "status", "source", "tag_names", "created")
     list_display_links = ("full_name",)
     list_filter = ("status", "source", HasTag, CalledInCampaign, WithStaff)
-    list_select_related = ("qualification",)
     search_fields = ("first_name",)  # shows the search box; get_search_results() searches as the API does
     search_help_text = "Name, email or phone in any format (555-1299, (555) 12…)."
     ordering = ("-created_at", "-id")
@@ -223,6 +226,9 @@ class LeadAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
         if lead is None:
             raise Http404("No such lead in your gym.")
         return lead
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        delete_lead(gym=gym_id_of_request(request), lead_id=obj.pk)
 
     @admin.display(description="name", ordering="last_name")
     def full_name(self, lead: Lead) -> str:
@@ -305,7 +311,7 @@ class LeadAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
     def import_view(self, request: HttpRequest) -> Any:
         """Import a CSV: the per-row report on the page (a big file becomes a job, linked from here)."""
         if role_of(request.user) not in MANAGERS:
-            raise Http404("Only owners and managers import leads.")
+            raise PermissionDenied("Only owners and managers import leads.")
         form = LeadImportForm(request.POST or None, request.FILES or None)
         report = None
         if request.method == "POST" and form.is_valid():
@@ -470,7 +476,8 @@ class CallLogAdmin(WorkspaceAdmin):
         if call.retell_call_id:
             try:
                 url = refresh_recording(call)
-            except Exception:  # the platform is down or refuses: say so, on the call's page
+            except PlatformError as error:  # down or refusing: said on the call's page, its details in the log
+                logger.warning("Voice platform: the recording of %s could not be fetched: %s", call.pk, error)
                 url = ""
         if not url:
             self.message_user(request, "The voice platform did not give the recording: try again later.",
@@ -515,6 +522,9 @@ class AppointmentAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
             return queryset, False
         leads = Lead.objects.for_gym(gym_id_of_request(request)).matching(term).values("pk")
         return queryset.filter(Q(lead__in=leads) | Q(title__icontains=term)), False
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        delete_appointment(gym=gym_id_of_request(request), appointment_id=obj.pk)
 
     @admin.display(description="when", ordering="scheduled_time")
     def when(self, appointment: Appointment) -> str:
@@ -602,10 +612,10 @@ class StaffAdmin(WorkspaceAdmin):
         gym_id = gym_id_of_request(request)
         data = self.form_data(form, change)
         if not change:
-            if not form.cleaned_data.get("password"):
+            password = form.cleaned_data.get("password")
+            if not password:
                 raise ValidationError({"password": "Give the new staff member a password."})
-            return create_staff_user(gym=gym_id, actor=member_of(request), data={**data,
-                                                                           "password": form.cleaned_data["password"]})
+            return create_staff_user(gym=gym_id, actor=member_of(request), data={**data, "password": password})
         return update_staff_user(gym=gym_id, actor=member_of(request), user_id=form.instance.pk, data=data)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list[str], dict[str, int], set[str],
