@@ -24,7 +24,6 @@ from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.templatetags.admin_list import pagination
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.forms import AuthenticationForm
@@ -268,17 +267,21 @@ class RowsByIdPages(CountThatStops):
         return Page(rows_at(self.rows, (number - 1) * self.per_page, self.per_page), number, self)
 
 
-class CountedChangeList(ChangeList):
-    """A list whose count may have stopped (WorkspaceAdmin.get_paginator): then its pages say "1,000+
-    leads" (workspace/change_list.html), not the count where it stopped."""
+class AtLeast(int):
+    """A count that stopped: a number to compare and pluralise with, shown as "1,000+"."""
 
-    count_label = ""
+    def __str__(self) -> str:
+        return f"{int(self):,}+"
+
+
+class CountedChangeList(ChangeList):
+    """A list whose count may have stopped (WorkspaceAdmin.get_paginator): then it says "1,000+ leads" and
+    "Select all 1,000+ leads", not the count where it stopped."""
 
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         if not getattr(self.paginator, "exact", True):
-            self.count_label = f"{self.paginator.stop_after:,}+"
-            self.page_links = pagination(self)["page_range"]
+            self.result_count = AtLeast(self.paginator.stop_after)
 
 
 class WorkspaceAdmin(admin.ModelAdmin):

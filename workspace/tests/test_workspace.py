@@ -370,6 +370,7 @@ def test_a_long_list_stops_counting_but_every_page_stays_reachable(client, gym, 
         seen += [lead.pk for lead in page.context["cl"].result_list]
 
     assert "5+ leads" in first.content.decode()  # not a count it did not make
+    assert "Select all 5+ leads" in first.content.decode()
     assert sorted(seen) == sorted(lead.pk for lead in leads)  # every row on some page, once
     assert "9 leads" in page.content.decode()  # the last page knows the whole count
 
