@@ -1,6 +1,5 @@
 """The browser tests' fixtures: Debian's Chromium driven by Playwright, against the live test server."""
 
-import os
 import shutil
 
 import pytest
@@ -8,15 +7,17 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture
+def browser(monkeypatch):
     if shutil.which(CHROMIUM) is None:  # scripts/chromium.sh installs it for make test; never skipped silently
         pytest.fail(f"No Chromium at {CHROMIUM}: run `apt-get install chromium` (make test does it as root).")
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop running in the test's thread, where the test also makes its
     # rows through the ORM; Django refuses that unless told it is safe (it is: nothing awaits meanwhile).
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # For this test only, and only while Playwright runs: set for the session, it reached the subprocesses of
+    # other tests (manage.py check --deploy refuses it).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
