@@ -78,6 +78,10 @@ def dashboard(gym_id: uuid.UUID, days: DayRange) -> dict[str, Any]:
     converted = funnel.get(LeadStatus.CONVERTED, 0)
     ai_calls = call_repository(gym_id).ai_calls_placed(days.start, days.end)
     outcome_labels = dict(CallOutcome.choices)
+    outcomes = [(outcome_labels[outcome], count) for outcome, count in calls["outcomes"].items() if count]
+    without = calls["total_calls"] - sum(count for _, count in outcomes)
+    if without:  # queued, under way, failed, or recorded without one: so the ring's total is the calls'
+        outcomes.append(("No outcome", without))
     daily = [(datetime.date.fromisoformat(row["date"]), row["count"]) for row in recent["daily_leads"]]
     return {
         "funnel": funnel,
@@ -93,8 +97,7 @@ def dashboard(gym_id: uuid.UUID, days: DayRange) -> dict[str, Any]:
         "funnel_chart": charts.funnel([(LeadStatus(status).label, funnel.get(status, 0))
                                        for status in LeadStatus.values], label="Leads by status"),
         "daily_chart": charts.line_chart(daily, label="Leads per day, last 30 days"),
-        "outcomes_chart": charts.donut([(outcome_labels[outcome], count) for outcome, count
-                                        in calls["outcomes"].items() if count], label="Call outcomes"),
+        "outcomes_chart": charts.donut(outcomes, label="Call outcomes"),
     }
 
 

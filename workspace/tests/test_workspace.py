@@ -492,3 +492,14 @@ def test_signing_in_without_a_page_to_return_to_opens_the_workspace(client, gym)
     response = client.post(url("login"), {"username": user.email, "password": PASSWORD})
 
     assert response.status_code == 302 and response["Location"] == url("index")
+
+
+def test_the_call_outcomes_ring_adds_up_to_the_calls(client, gym, staff_of):
+    CallLogFactory(lead=LeadFactory(gym=gym), start_time=timezone.now(), outcome="voicemail", status="completed")
+    CallLogFactory(lead=LeadFactory(gym=gym), start_time=timezone.now(), status="failed")
+    staff_of(gym)
+
+    figures = client.get(url("index")).context["dashboard"]
+
+    assert figures["calls"]["total_calls"] == 2
+    assert "No outcome" in figures["outcomes_chart"] and "Voicemail" in figures["outcomes_chart"]
