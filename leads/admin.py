@@ -1,6 +1,7 @@
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import lookup_spawns_duplicates
 from django.contrib.admin.widgets import AdminTextareaWidget
 from django.db import models
@@ -13,7 +14,18 @@ from reps.core.transitions import StatusTransitionAdminMixin
 from reps.tenancy.admin import ReadOnlyTenantInline, TenantAdmin, TenantInline
 
 from .models import Lead, LeadImport, LeadQualification, LeadTag, LeadTagAssignment
+from .querysets import SearchTooLong
 from .services import LEAD_TRANSITIONS
+
+
+def leads_matching(request: Any, leads: Any, term: str) -> Any:
+    """The API's search (LeadQuerySet.matching); one it cannot run (too many words) is the list's "bad
+    filter" answer, with the reason, not a 500."""
+    try:
+        return leads.matching(term)
+    except SearchTooLong as error:
+        messages.error(request, str(error))
+        raise IncorrectLookupParameters(str(error)) from None
 
 
 class LeadSearchMixin(admin.ModelAdmin):
@@ -28,7 +40,7 @@ class LeadSearchMixin(admin.ModelAdmin):
     def get_search_results(self, request: Any, queryset: Any, search_term: str) -> tuple[Any, bool]:
         if not search_term.strip():
             return queryset, False
-        condition = Q(lead__in=Lead.objects.unscoped().matching(search_term).values("pk"))
+        condition = Q(lead__in=leads_matching(request, Lead.objects.unscoped(), search_term).values("pk"))
         own_fields = [field for field in self.get_search_fields(request) if not field.startswith("lead__")]
         if own_fields:  # each word in one of them
             condition |= Q(*(Q(*((f"{field}__icontains", word) for field in own_fields), _connector=Q.OR)
@@ -92,7 +104,7 @@ class LeadAdmin(StatusTransitionAdminMixin, TenantAdmin):
         """
         if not search_term.strip():
             return queryset, False
-        return queryset.matching(search_term), False
+        return leads_matching(request, queryset, search_term), False
 
 
 @admin.register(LeadTag)

@@ -17,7 +17,7 @@ from reps.core import cache
 from reps.core.phones import normalize_phone
 from reps.core.repositories import CachedRepository, Repository
 from reps.tenancy.database import transaction_gym
-from reps.tenancy.queryset import TenantQuerySet
+from reps.tenancy.queryset import InvalidQuery, TenantQuerySet
 
 from .analytics import lead_dashboard
 from .choices import OPEN_STATUSES, LeadStatus
@@ -26,6 +26,13 @@ from .choices import OPEN_STATUSES, LeadStatus
 PRIORITIZED_LEADS = cache.namespace("prioritized_leads", 300)
 LEAD_STATS = cache.namespace("lead_stats", 3600)
 LEAD_DASHBOARD = cache.namespace("lead_dashboard", 300)
+
+
+MAX_SEARCH_WORDS, MAX_SEARCH_CHARACTERS = 10, 200
+
+
+class SearchTooLong(InvalidQuery):
+    field = "search"
 
 
 class LeadQuerySet(TenantQuerySet):
@@ -100,6 +107,10 @@ class LeadQuerySet(TenantQuerySet):
         """[[(column, text), ...], ...]: every clause must have one of its columns containing its text."""
         if not query:
             return []
+        # Each word is a clause of its own: 8,000 of them ran out the statement timeout.
+        if len(query) > MAX_SEARCH_CHARACTERS or len(query.split()) > MAX_SEARCH_WORDS or "\x00" in query:
+            raise SearchTooLong(f"Search with at most {MAX_SEARCH_WORDS} words and {MAX_SEARCH_CHARACTERS}"
+                                " characters, and no NUL character.")
         if re.fullmatch(r"[\d\s()+.\-/]+", query):
             return [cls._phone_fragments(query)]
         clauses = []

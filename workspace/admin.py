@@ -42,11 +42,12 @@ from calls.voice import PlatformError
 from calls.webhooks import refresh_recording
 from gyms.models import AISettings, Branch, Gym, GymSettings, KnowledgeBaseEntry, VoiceSettings
 from gyms.services import update_gym
+from leads.admin import leads_matching
 from leads.models import Lead, LeadImport, LeadTag
 from leads.services import LEAD_TRANSITIONS, delete_lead, save_lead
 from leads.tasks import import_upload
 from notifications.models import Notification
-from reps.core.permissions import EVERYONE, MANAGERS, role_of
+from reps.core.permissions import EVERYONE, MANAGERS, OWNER, role_of
 from reps.core.phones import display_phone
 from reps.core.transitions import StatusTransitionAdminMixin
 from reps.tenancy.admin import GymChoiceFilter, WorkspaceAdmin, WorkspaceSite, gym_id_of_request, member_of
@@ -133,8 +134,8 @@ class WithStaff(GymChoiceFilter):
 
 
 def staff_choices(request: Any) -> list[tuple[str, str]]:
-    staff = User.objects.for_gym(gym_id_of_request(request)).filter(is_active=True).order_by("first_name", "last_name")
-    return [(str(user.pk), user.get_full_name() or user.email) for user in staff]
+    """Every staff member, the deactivated ones too (their past appointments stay theirs), who is which said."""
+    return figures.staff_choices(gym_id_of_request(request))
 
 
 class LeadForm(forms.ModelForm):
@@ -202,7 +203,7 @@ class LeadAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
         return super().get_queryset(request).prefetch_related(Prefetch("tags", queryset=tags))
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
-        return (queryset.matching(search_term) if search_term.strip() else queryset), False
+        return (leads_matching(request, queryset, search_term) if search_term.strip() else queryset), False
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         form_class = super().get_form(request, obj, change, **kwargs)
@@ -287,9 +288,12 @@ class LeadAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
         skipped = Lead.objects.for_gym(gym_id_of_request(request)).filter(
             pk__in=[skip["lead"] for skip in result["skipped"]])
         names = {str(lead.pk): lead.full_name for lead in skipped.only("first_name", "last_name")}
+        by_reason: dict[str, list[str]] = {}
         for skip in result["skipped"]:
-            self.message_user(request, f"Not queued: {names.get(skip['lead'], skip['lead'])}: {skip['reason']}",
-                              messages.WARNING)
+            by_reason.setdefault(skip["reason"], []).append(names.get(skip["lead"], skip["lead"]))
+        for reason, who in by_reason.items():  # one line per reason, however many leads were selected
+            shown = ", ".join(who[:5]) + (f" and {len(who) - 5:,} more" if len(who) > 5 else "")
+            self.message_user(request, f"Not queued ({len(who):,}): {shown}: {reason}", messages.WARNING)
 
     @admin.action(description="Export the selected leads to CSV")
     def export_csv(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
@@ -444,7 +448,7 @@ class CallLogAdmin(WorkspaceAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        leads = Lead.objects.for_gym(gym_id_of_request(request)).matching(term).values("pk")
+        leads = leads_matching(request, Lead.objects.for_gym(gym_id_of_request(request)), term).values("pk")
         return queryset.filter(Q(lead__in=leads) | Q(retell_call_id=term)), False
 
     @admin.display(description="started", ordering="start_time")
@@ -520,7 +524,7 @@ class AppointmentAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        leads = Lead.objects.for_gym(gym_id_of_request(request)).matching(term).values("pk")
+        leads = leads_matching(request, Lead.objects.for_gym(gym_id_of_request(request)), term).values("pk")
         return queryset.filter(Q(lead__in=leads) | Q(title__icontains=term)), False
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
@@ -539,10 +543,15 @@ class AppointmentAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
     def staff_name(self, appointment: Appointment) -> str:
         return appointment.staff.get_full_name() if appointment.staff else "—"
 
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "staff":
-            kwargs["queryset"] = User.objects.for_gym(gym_id_of_request(request)).filter(is_active=True)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change, **kwargs)
+        # Active staff to book, and whoever has this appointment already: a deactivated trainer's booking
+        # keeps them when its title is edited (the select had no such choice and saved nobody).
+        keep = Q(is_active=True) | Q(pk=obj.staff_id) if obj is not None and obj.staff_id else Q(is_active=True)
+        staff = form_class.base_fields.get("staff")
+        if staff is not None:
+            staff.queryset = User.objects.for_gym(gym_id_of_request(request)).filter(keep)
+        return form_class
 
     def write(self, request: HttpRequest, form: Any, change: bool) -> Any:
         gym_id = gym_id_of_request(request)
@@ -603,10 +612,40 @@ class StaffAdmin(WorkspaceAdmin):
         fields = ["email", "first_name", "last_name", "role", "is_active"]
         return fields if obj is not None else [*fields, "password"]
 
+    delete_confirmation_template = "workspace/staff_deactivate.html"
+    delete_selected_confirmation_template = "workspace/staff_deactivate.html"
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "role":
-            kwargs["queryset"] = Role.objects.all()
+        if db_field.name == "role":  # only an owner makes an owner (accounts.services)
+            roles = Role.objects.all()
+            kwargs["queryset"] = roles if role_of(request.user) == OWNER else roles.exclude(name=OWNER)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            function, name, _ = actions["delete_selected"]  # type: ignore[misc]
+            actions["delete_selected"] = (function, name, "Deactivate the selected staff members")
+        return actions
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        if object_id == str(member_of(request).pk):
+            self.message_user(request, "You cannot deactivate yourself: ask another owner or manager.",
+                              messages.ERROR)
+            return HttpResponseRedirect(reverse("workspace:accounts_user_change", args=[object_id]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: Any) -> Any:
+        self.message_user(request, f"{obj_display} is deactivated: they can no longer sign in.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("workspace:accounts_user_changelist"))
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        me = member_of(request).pk
+        if queryset.filter(pk=me).exists():
+            self.message_user(request, "You cannot deactivate yourself; the others are deactivated.",
+                              messages.WARNING)
+        for user in queryset.exclude(pk=me):
+            self.delete_model(request, user)
 
     def write(self, request: HttpRequest, form: Any, change: bool) -> Any:
         gym_id = gym_id_of_request(request)

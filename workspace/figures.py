@@ -139,10 +139,9 @@ class Agenda:
             view, error = "week", "The view is week or day."
         days = 7 if view == "week" else 1
         start = day - datetime.timedelta(days=day.weekday()) if view == "week" else day
-        staff = list(User.objects.for_gym(gym_id).filter(is_active=True).order_by("first_name", "last_name"))
-        staff_choices = [(str(user.pk), user.get_full_name() or user.email) for user in staff]
+        choices = staff_choices(gym_id)
         staff_id = query.get("staff", "")
-        if staff_id and staff_id not in dict(staff_choices):
+        if staff_id and staff_id not in dict(choices):
             staff_id, error = "", "No such staff member in your gym."
         begin, finish = local_day_bounds(start, start + datetime.timedelta(days=days - 1),
                                          timezone.get_current_timezone_name())
@@ -161,7 +160,7 @@ class Agenda:
                                              appointments))
         for entry in entries:
             entry.by_staff.sort(key=lambda group: group[0])
-        return cls(start, days, staff_id, staff_choices, entries, error)
+        return cls(start, days, staff_id, choices, entries, error)
 
     @property
     def view(self) -> str:
@@ -178,6 +177,14 @@ class Agenda:
     @property
     def end(self) -> datetime.date:
         return self.start + datetime.timedelta(days=self.days - 1)
+
+
+def staff_choices(gym_id: uuid.UUID) -> list[tuple[str, str]]:
+    """(id, name) of every staff member, active first; a deactivated one is said to be (their past
+    appointments stay theirs, and can still be found)."""
+    staff = User.objects.for_gym(gym_id).order_by("-is_active", "first_name", "last_name")
+    return [(str(user.pk), (user.get_full_name() or user.email) + ("" if user.is_active else " (deactivated)"))
+            for user in staff]
 
 
 TIMELINE_LIMIT = 50

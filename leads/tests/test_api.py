@@ -283,3 +283,10 @@ def test_a_leads_detail_in_one_statement_is_the_detail_its_prefetches_made(api, 
     assert one.json() == prefetched.json()
     assert len(one.json()["recent_calls"]) == 5 and len(one.json()["tag_details"]) == 3
     assert len(reads) == 1  # the lead, its qualification, branch, tags, calls and appointments: one statement
+
+
+def test_a_search_of_too_many_words_is_a_400_not_a_timeout(api, gym):
+    response = api.get("/api/v1/leads/", {"search": "a " * 11})
+
+    assert response.status_code == 400
+    assert "at most 10 words" in str(response.json())

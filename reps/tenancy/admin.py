@@ -22,9 +22,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, ChangeList
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -32,7 +33,7 @@ from django.core.paginator import Page
 from django.db import IntegrityError, models, transaction
 from django.db.models.constants import LOOKUP_SEP
 from django.forms.models import BaseInlineFormSet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 
@@ -246,6 +247,17 @@ class WorkspaceSite(admin.AdminSite):
     def admin_view(self, view: Any, cacheable: bool = False) -> Any:
         return rendered_inside(super().admin_view(view, cacheable))
 
+    def get_urls(self) -> list[Any]:
+        # No "view on site" (/r/<content type>/<id>/): the rows have no pages outside the workspace, and its
+        # lookup reads tables the application role may not (the admin log, the sessions).
+        return [pattern for pattern in super().get_urls() if getattr(pattern, "name", None) != "view_on_site"]
+
+    def autocomplete_view(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return super().autocomplete_view(request)
+        except (IncorrectLookupParameters, DomainError) as error:  # a search it cannot run: an empty answer
+            return JsonResponse({"results": [], "pagination": {"more": False}, "error": str(error)}, status=400)
+
     def login(self, request: HttpRequest, extra_context: Any = None) -> Any:
         if request.method == "POST" and REDIRECT_FIELD_NAME not in request.POST:
             # Signed in without a page to go back to: the workspace (LOGIN_REDIRECT_URL is the API's root).
@@ -299,6 +311,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
     exclude: ClassVar[Any] = ("gym",)
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice: too dear on a big gym's leads
+    view_on_site = False
     change_form_template = "workspace/change_form.html"
     change_list_template = "workspace/change_list.html"
     # A list's count stops after this many rows (a search of a big gym's calls took 1.2 s to count 10,000):
@@ -306,8 +319,10 @@ class WorkspaceAdmin(admin.ModelAdmin):
     count_limit = 1_000
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
-        """Only the list's own filters, with their own values. Django's admin takes a query string's lookup on
-        any field of the row (?password__startswith= would answer a hash's prefix, a row at a time)."""
+        """Only the list's own filters, as their links write them, with their own values. Django's admin takes
+        any lookup on any field of the row (?password__startswith= answered a hash's prefix, a row at a
+        time; ?status__regex=( was a 500): anything else is refused (400), a value not of the filter is
+        the admin's "bad filter" answer."""
         filtered = {name if isinstance(name, str) else name[0] for name in self.list_filter
                     if isinstance(name, (str, tuple))}
         own_filters = {item.parameter_name for item in self.list_filter
@@ -318,9 +333,30 @@ class WorkspaceAdmin(admin.ModelAdmin):
         if field_name not in filtered:
             return False
         field = self.model._meta.get_field(field_name)
-        if field.choices and rest in ("", "exact") and value not in {str(choice) for choice, _ in field.flatchoices}:
-            raise IncorrectLookupParameters(f"{value!r} is not a {field.verbose_name}.")
-        return super().lookup_allowed(lookup, value, request)
+        if rest == "isnull" and field.null:
+            allowed = {"True", "False", "1", "0"}
+        elif field.is_relation and rest == "id__exact":
+            related: Any = field.related_model._default_manager
+            if hasattr(related, "for_gym") and request is not None:
+                rows = related.for_gym(gym_id_of_request(request))
+            else:
+                rows = related.all()
+            try:
+                found = rows.filter(pk=value).exists()
+            except (ValidationError, ValueError):  # not an id at all
+                found = False
+            allowed = {value} if found else set()
+        elif rest == "exact" and isinstance(field, models.BooleanField):
+            allowed = {"True", "False", "1", "0"}
+        elif rest == "exact" and field.choices:
+            allowed = {str(choice) for choice, _ in field.flatchoices}
+        elif rest == "exact" and not field.is_relation:  # a value listed by the field's own filter
+            allowed = {value} if "\x00" not in value and len(value) <= 255 else set()
+        else:
+            return False
+        if value not in allowed:
+            raise IncorrectLookupParameters(f"{value!r} is not a {field.verbose_name} of this list.")
+        return True
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -345,6 +381,27 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return CountedChangeList
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        """The list, once its query string is one it understands: each parameter once, a page that is a
+        number, an order of its own columns (the admin would take the last of two, or ignore the rest)."""
+        repeated = [name for name in request.GET if len(request.GET.getlist(name)) > 1]
+        page, order = request.GET.get(PAGE_VAR, "1"), request.GET.get(ORDER_VAR, "")
+        columns = len(self.get_list_display(request)) + 1  # and the selection box's
+        if repeated or not page.isdigit() or (order and not all(
+                part.lstrip("-").isdigit() and int(part.lstrip("-")) < columns for part in order.split("."))):
+            raise IncorrectLookupParameters("A parameter given twice, or a page or order this list has not.")
+        return super().get_changelist_instance(request)
+
+    def response_action(self, request: HttpRequest, queryset: Any) -> Any:
+        # The selected ids must be ids (a malformed one was a 500 when the rows were filtered by it).
+        for selected in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                self.model._meta.pk.to_python(selected)
+            except ValidationError:
+                self.message_user(request, f"{selected!r} is not the id of a row.", messages.ERROR)
+                return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
         found = super().get_object(request, object_id, from_field)
@@ -424,6 +481,8 @@ class WorkspaceAdmin(admin.ModelAdmin):
                 except DomainError as error:
                     field = getattr(error, "field", None)
                     self.add_error(field if field in self.fields else None, str(error))
+                except PermissionDenied as error:  # a rule of the service about who may (only owners make owners)
+                    self.add_error(None, str(error))
                 return not self.errors
 
         return WrittenThroughServices

@@ -208,7 +208,7 @@ def test_queueing_ai_calls_shows_why_each_skipped_lead_was_skipped(client, calle
 
     shown = [str(message) for message in response.context["messages"]]
     assert any(message.startswith("Queued 1 AI call") for message in shown), shown
-    assert any(message.startswith(f"Not queued: {unasked.full_name}:") for message in shown), shown
+    assert any(message.startswith(f"Not queued (1): {unasked.full_name}:") for message in shown), shown
     assert CallLog.objects.unscoped().filter(lead=willing).count() == 1
     assert not CallLog.objects.unscoped().filter(lead=unasked).exists()
 
@@ -503,3 +503,88 @@ def test_the_call_outcomes_ring_adds_up_to_the_calls(client, gym, staff_of):
 
     assert figures["calls"]["total_calls"] == 2
     assert "No outcome" in figures["outcomes_chart"] and "Voicemail" in figures["outcomes_chart"]
+
+
+def test_a_lists_query_string_is_one_it_understands_or_a_clear_refusal(client, gym, other_gym, staff_of):
+    from calls.tests.factories import CampaignFactory
+
+    theirs = CampaignFactory(gym=other_gym)
+    LeadFactory(gym=gym)
+    staff_of(gym, "manager")
+    leads = page_of(Lead, "changelist")
+
+    for query in ({"status__regex": "("}, {"status__contains": "\x00"}, {"status__in": "bogus"}, {"notes": "x"}):
+        assert client.get(leads, query).status_code == 400, query  # no such filter: Django's "disallowed lookup"
+    for page, query in ((leads, {"status__exact": "bogus"}), (leads, {"p": "abc"}), (leads, {"o": "99"}),
+                        (leads, {"status__exact": ["new", "lost"]}),
+                        (page_of(CallLog, "changelist"), {"campaign__id__exact": str(theirs.pk)}),
+                        (page_of(User, "changelist"), {"role__id__exact": "99"})):
+        response = client.get(page, query)
+        assert response.status_code == 302 and response["Location"].endswith("?e=1"), query  # "bad filter"
+    assert client.get(leads, {"status__exact": "new", "o": "-2"}).status_code == 200
+
+
+def test_an_action_on_a_malformed_id_is_refused_with_a_message(client, gym, staff_of):
+    staff_of(gym)
+
+    response = client.post(page_of(Lead, "changelist"), {"action": "export_csv",
+                                                          "_selected_action": ["not-a-uuid"]}, follow=True)
+
+    assert response.status_code == 200
+    assert "'not-a-uuid' is not the id of a row." in [str(m) for m in response.context["messages"]]
+
+
+def test_a_search_too_long_to_run_is_refused_not_timed_out(client, gym, staff_of):
+    staff_of(gym)
+    words = "a " * 50
+
+    listed = client.get(page_of(Lead, "changelist"), {"q": words}, follow=True)
+    completed = client.get(url("autocomplete"), {"app_label": "appointments", "model_name": "appointment",
+                                                 "field_name": "lead", "term": words})
+
+    assert listed.redirect_chain[-1][0].endswith("?e=1")
+    assert any("at most 10 words" in str(m) for m in listed.context["messages"])
+    assert completed.status_code == 400 and completed.json()["results"] == []
+
+
+def test_staff_cannot_deactivate_themselves_and_managers_are_not_offered_owner(client, gym, staff_of):
+    manager = staff_of(gym, "manager")
+    RoleFactory(name="owner")
+
+    refused = client.post(page_of(User, "delete", manager.pk), {"post": "yes"}, follow=True)
+    roles = [label for _, label in client.get(page_of(User, "add")).context["adminform"].form.fields["role"].choices]
+
+    assert any("cannot deactivate yourself" in str(m) for m in refused.context["messages"])
+    manager.refresh_from_db()
+    assert manager.is_active
+    assert "owner" not in [label.lower() for label in roles]
+
+
+def test_editing_a_booking_keeps_its_deactivated_trainer(client, gym, staff_of):
+    trainer = UserFactory(gym=gym, is_active=False)
+    at = timezone.localtime(timezone.now() + datetime.timedelta(days=2), gym.tzinfo).replace(microsecond=0)
+    booking = AppointmentFactory(lead=LeadFactory(gym=gym), staff=trainer, scheduled_time=at,
+                                 end_time=at + datetime.timedelta(hours=1))
+    staff_of(gym)
+    end = at + datetime.timedelta(hours=1)
+
+    response = client.post(page_of(Appointment, "change", booking.pk), {
+        "lead": booking.lead_id, "title": "Renamed tour", "staff": trainer.pk, "status": "scheduled",
+        "scheduled_time_0": at.date().isoformat(), "scheduled_time_1": at.strftime("%H:%M:%S"),
+        "end_time_0": end.date().isoformat(), "end_time_1": end.strftime("%H:%M:%S")})
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    booking.refresh_from_db()
+    assert (booking.title, booking.staff_id) == ("Renamed tour", trainer.pk)
+
+
+def test_queueing_many_leads_says_each_reason_once(client, called_gym, staff_of):
+    unasked = [LeadFactory(gym=called_gym) for _ in range(7)]
+    staff_of(called_gym)
+
+    response = client.post(page_of(Lead, "changelist"), {"action": "queue_calls",
+                                                          "_selected_action": [lead.pk for lead in unasked]},
+                           follow=True)
+
+    shown = [str(message) for message in response.context["messages"]]
+    assert len(shown) == 1 and shown[0].startswith("Not queued (7):") and "and 2 more" in shown[0]
