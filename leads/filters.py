@@ -20,7 +20,7 @@ class LeadFilter(django_filters.FilterSet):
     has_qualification = StrictBooleanFilter(field_name="qualification", lookup_expr="isnull", exclude=True,
                                             label="Has a qualification")
     search = django_filters.CharFilter(method="search_leads", label="Search",
-                                       help_text="Name, email or phone fragment.")
+                                       help_text="Name, email or phone fragment (at most 10 words, 200 characters).")
 
     class Meta:
         model = Lead
