@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 500
 MAX_COLUMNS = 100  # a file of leads has a dozen; thousands would only cost every row's reading
 MAX_TAGS = 50  # per lead
+MAX_TAG_LENGTH = 50  # LeadTag.name
 COLUMNS = {
     "first_name": ["first name", "firstname", "first", "given name", "forename"],
     "last_name": ["last name", "lastname", "last", "surname", "family name"],
@@ -144,9 +145,11 @@ def parse_row(values: dict[str, str], region: str, now: datetime.datetime,
             validate_email(email)
         except ValidationError:
             errors["email"] = [f"{email} is not an email address."]
-    tags = [tag.strip()[:50] for tag in re.split(r"[;,|]", values.get("tags", "")) if tag.strip()]
+    tags = [tag.strip() for tag in re.split(r"[;,|]", values.get("tags", "")) if tag.strip()]
     if len(tags) > MAX_TAGS:
         errors["tags"] = [f"At most {MAX_TAGS} tags for one lead; this row has {len(tags):,}."]
+    elif any(len(tag) > MAX_TAG_LENGTH for tag in tags):  # cut short, it would be another tag than the file's
+        errors["tags"] = [f"A tag has at most {MAX_TAG_LENGTH} characters."]
     for name in ("consent", "do_not_call"):
         if values.get(name, "").lower() not in TRUE | FALSE:
             errors[name] = [f"{values[name]!r} is neither yes nor no."]

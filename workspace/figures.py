@@ -167,12 +167,15 @@ class Agenda:
         return "week" if self.days == 7 else "day"
 
     @property
-    def previous(self) -> datetime.date:
-        return self.start - datetime.timedelta(days=self.days)
+    def previous(self) -> datetime.date | None:
+        """The start of the week (or day) before, None past the first day a page may show."""
+        day = self.start - datetime.timedelta(days=self.days)
+        return day if day >= FIRST_DAY else None
 
     @property
-    def next(self) -> datetime.date:
-        return self.start + datetime.timedelta(days=self.days)
+    def next(self) -> datetime.date | None:
+        day = self.start + datetime.timedelta(days=self.days)
+        return day if day <= LAST_DAY else None
 
     @property
     def end(self) -> datetime.date:

@@ -588,3 +588,26 @@ def test_queueing_many_leads_says_each_reason_once(client, called_gym, staff_of)
 
     shown = [str(message) for message in response.context["messages"]]
     assert len(shown) == 1 and shown[0].startswith("Not queued (7):") and "and 2 more" in shown[0]
+
+
+def test_the_agenda_links_no_week_outside_the_days_it_may_show(client, gym, staff_of):
+    staff_of(gym)
+
+    first = client.get(url("agenda"), {"date": "1900-01-02", "view": "day"})
+    last = client.get(url("agenda"), {"date": "2999-12-24", "view": "day"})
+
+    assert first.status_code == last.status_code == 200
+    assert "Earlier" not in first.content.decode() and "Later" in first.content.decode()
+    assert "Later" not in last.content.decode() and "Earlier" in last.content.decode()
+
+
+def test_an_imported_tag_too_long_to_keep_is_its_rows_error_not_cut_short(client, gym, staff_of):
+    staff_of(gym, "manager")
+    text = f"first_name,last_name,phone,tags\nAna,Lopez,+12125550905,{'x' * 51}\nBo,Diaz,+12125550906,{'y' * 50}\n"
+
+    response = client.post(url("leads_lead_import"), {
+        "file": SimpleUploadedFile("leads.csv", text.encode(), content_type="text/csv"), "on_duplicate": "skip"})
+
+    report = response.context["report"]
+    assert [(error["line"], sorted(error["errors"])) for error in report["errors"]] == [(2, ["tags"])]
+    assert report["created"] == 1
