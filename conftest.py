@@ -44,6 +44,13 @@ def superuser(db):
 
 
 @pytest.fixture
+def admin_client(client, superuser):
+    """The test client signed in as platform staff (pytest-django's own makes a user of its own)."""
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
 def add_one_of_everything(db):
     """add_one_of_everything(gym) makes a row of every tenant model in it and returns its lead."""
     return _add_one_of_everything

@@ -18,12 +18,6 @@ MOMENT = datetime.datetime(2026, 1, 15, 3, 30, tzinfo=datetime.UTC)  # 22:30 the
 
 
 @pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def new_york():
     return GymFactory(timezone="America/New_York")
 

@@ -19,12 +19,6 @@ pytestmark = pytest.mark.django_db
 INLINES = ("qualification", "tag_assignments", "calls", "appointments")
 
 
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
 def status_options(response):
     """The (value, label) options of the page's status select."""
     select = re.search(r'<select name="status"[^>]*>(.*?)</select>', response.content.decode(), re.S).group(1)

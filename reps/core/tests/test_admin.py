@@ -30,12 +30,6 @@ def changelist(model):
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
 
 
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
 def queries_to_render(client, url):
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
