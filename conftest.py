@@ -107,12 +107,34 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     for connection in connections.all():
         if hasattr(connection, "close_pool"):
             connection.close_pool()
+    # A test database left by a run that stopped half-way is dropped and made again: not while PgBouncer
+    # still holds that run's server connections to it.
+    end_other_sessions(connections["default"].creation._get_test_db_name())
+
+
+def end_other_sessions(database):
+    """End every session on `database`, so that it can be dropped (DROP DATABASE waits up to 5 s for them to go).
+
+    Behind PgBouncer (make test's second run) its idle server connections stay open after the tests, and a
+    live server's pooled ones may too; either makes DROP DATABASE fail ("being accessed by other users").
+    """
+    import psycopg
+    from django.db import connections
+
+    login = connections["default"].settings_dict
+    with psycopg.connect(host=login["HOST"], port=login["PORT"] or 5432, user=login["USER"],
+                         password=login["PASSWORD"] or None, dbname="postgres", autocommit=True) as connection:
+        connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [database])
 
 
 @pytest.fixture(scope="session", autouse=True)
 def tests_use_the_test_database(django_db_setup, django_db_blocker):
-    from django.db import connection
+    from django.db import connection, connections
 
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("SELECT current_database()")
         assert cursor.fetchone()[0] == connection.settings_dict["NAME"]
+    yield
+    with django_db_blocker.unblock():  # before pytest-django drops the test database (this runs first)
+        connections.close_all()
+    end_other_sessions(connection.settings_dict["NAME"])

@@ -108,3 +108,8 @@ if [ -n "$REDIS_URL" ]; then
   fi
 fi
 echo "PostgreSQL at $pg_host:$pg_port/$pg_db and Redis at ${REDIS_URL:-(none: local-memory cache)} are ready."
+
+# --- PgBouncer, when asked (PGBOUNCER_PORT) ----------------------------------
+if [ -n "${PGBOUNCER_PORT:-}" ]; then
+  scripts/pgbouncer.sh
+fi

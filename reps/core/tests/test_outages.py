@@ -1,10 +1,14 @@
 """Outages under load: Redis killed, then PostgreSQL restarted, while requests are in flight.
 
-The production server (gunicorn, production settings) runs against a PostgreSQL
-cluster and a Redis of this test's own, so killing them disturbs nothing else.
+Two app servers (gunicorn, production settings, on two ports) and two job workers with one beat share a
+PostgreSQL cluster and a Redis of this test's own, so killing them disturbs nothing else; once straight to
+PostgreSQL, once through PgBouncer in transaction mode (scripts/pgbouncer.sh). The requests, spread over both
+servers, read, write and import leads (each import a job for the workers): whatever was answered as done or
+accepted is in the database at the end, once.
 """
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import shutil
@@ -15,9 +19,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from reps.core.tests.test_pgbouncer import PgBouncer
 from reps.core.tests.test_production_server import (
     BASE,
     Cluster,
@@ -55,19 +61,34 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def stack():
+@contextlib.contextmanager
+def running(command, env, log):
+    """A process (a job worker, beat) until the block ends."""
+    process = subprocess.Popen(command, cwd=BASE, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module", params=["direct", "pgbouncer"])
+def stack(request):
     cluster, redis = Cluster(), Redis()
     cluster.start()
     redis.start()
-    metrics_dir, port = tempfile.mkdtemp(prefix="reps-metrics-"), free_port()
+    bouncer = PgBouncer(cluster, pool_size=10, query_wait_timeout=5) if request.param == "pgbouncer" else None
+    if bouncer:
+        bouncer.start()
     env = {
         **os.environ,
         "REPS_ENV": "production", "SECRET_KEY": "test-" + "k" * 60, "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0", **database_logins(cluster),
-        "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "DB_POOL_TIMEOUT": "2", "DB_CONNECT_TIMEOUT": "2",
-        "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "WEB_THREADS": "4",
-        "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "LOG_LEVEL": "ERROR",
+        "SECURE_SSL_REDIRECT": "0", **(bouncer.logins() if bouncer else database_logins(cluster)),
+        "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis.port}/1",
+        "DB_POOL_TIMEOUT": "2", "DB_CONNECT_TIMEOUT": "2", "WEB_CONCURRENCY": "2", "WEB_THREADS": "4",
+        "LOG_LEVEL": "ERROR",
+        # Every import is a job; a job the broker lost is handed out again within seconds.
+        "LEAD_IMPORT_ASYNC_ROWS": "1", "LEAD_IMPORT_SWEEP_SECONDS": "1", "LEAD_IMPORT_STALE_SECONDS": "10",
     }
     subprocess.run([str(cluster.bin / "createdb"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
                     "reps"], check=True, timeout=60)
@@ -75,31 +96,58 @@ def stack():
                    timeout=180)
     make_user = ("from gyms.services import create_gym; from accounts.models import User, Role; "
                  "from accounts.models import ApiToken; g = create_gym(name='Load'); "
-                 "u = User.objects.create_user('load@example.com', None, gym=g, role=Role.objects.get(name='sales')); "
+                 "u = User.objects.create_user('load@example.com', None, gym=g, role=Role.objects.get(name='manager')); "
                  "print(ApiToken.objects.create(user=u, name='load')[1])")
     token = platform_shell(env, make_user)
-    log = open(cluster.root / "gunicorn.log", "w")  # removed with the cluster
+    log = open(cluster.root / "processes.log", "w")  # removed with the cluster
+    celery = str(Path(sys.executable).parent / "celery")
     try:
-        with gunicorn_running(env, log) as url:
-            yield {"url": url, "token": token, "cluster": cluster, "redis": redis, "env": env}
+        with contextlib.ExitStack() as processes:
+            urls = [processes.enter_context(gunicorn_running(
+                {**env, "BIND": f"127.0.0.1:{free_port()}", "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(
+                    prefix="reps-metrics-", dir=cluster.root)}, log)) for _ in range(2)]
+            for name in ("one", "two"):
+                processes.enter_context(running([celery, "-A", "reps", "worker", "--pool", "threads", "--concurrency",
+                                                 "2", "--loglevel", "WARNING", "-n", f"{name}@%h"], env, log))
+            processes.enter_context(running([celery, "-A", "reps", "beat", "--loglevel", "WARNING", "--schedule",
+                                             str(cluster.root / "beat-schedule")], env, log))
+            yield {"urls": urls, "token": token, "cluster": cluster, "redis": redis, "env": env}
     finally:
         log.close()
+        if bouncer:
+            bouncer.stop()
         cluster.remove()
         redis.remove()
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def multipart_csv(rows):
+    """A CSV file of leads as POST /api/v1/leads/import/ takes it: (body, content type)."""
+    boundary = "reps-outage-test"
+    csv = "first_name,last_name,phone\n" + "".join(f"{first},{last},{phone}\n" for first, last, phone in rows)
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="leads.csv"\r\n'
+            f"Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n").encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+IMPORT_ROWS = 3
 
 
 def request(stack, n, offset):
-    """One request of the mix: reads (cached stats, a list) and writes (a new lead each)."""
+    """One request of the mix, on one server or the other: reads (cached stats, a list) and writes (a new lead
+    each, or an import of IMPORT_ROWS leads, which is a job for the workers)."""
     headers = {"Authorization": f"Token {stack['token']}", "Content-Type": "application/json"}
-    kind = ("stats", "list", "create")[n % 3]
+    kind, url = ("stats", "list", "create", "import")[n % 4], stack["urls"][(n // 4) % 2]
     if kind == "create":
         body = json.dumps({"first_name": f"Load{n}", "last_name": "Test",
                            "phone": f"+1212555{offset + n:04d}"}).encode()
-        req = urllib.request.Request(f"{stack['url']}/api/v1/leads/", data=body, headers=headers, method="POST")
+        req = urllib.request.Request(f"{url}/api/v1/leads/", data=body, headers=headers, method="POST")
+    elif kind == "import":
+        body, headers["Content-Type"] = multipart_csv(
+            [(f"Import{n}", str(k), f"+1212555{offset + 1000 + n * IMPORT_ROWS + k:04d}") for k in range(IMPORT_ROWS)])
+        req = urllib.request.Request(f"{url}/api/v1/leads/import/", data=body, headers=headers, method="POST")
     else:
         path = "/api/v1/leads/stats/" if kind == "stats" else "/api/v1/leads/?page_size=5"
-        req = urllib.request.Request(stack["url"] + path, headers=headers)
+        req = urllib.request.Request(url + path, headers=headers)
     started = time.monotonic()
     try:
         with urllib.request.urlopen(req, timeout=BOUND_SECONDS + 5) as response:
@@ -125,6 +173,26 @@ def leads_in_database(stack):
     return int(platform_shell(stack["env"], code))
 
 
+def expected_leads(results):
+    """Leads that the requests answered as created, or as an import job accepted (which must then run)."""
+    created = sum(1 for kind, status, _, _ in results if kind == "create" and status == 201)
+    return created + IMPORT_ROWS * sum(1 for kind, status, _, _ in results if kind == "import" and status == 202)
+
+
+def import_jobs_once_done(stack, seconds=90):
+    """{status: count} of the import jobs, once none is queued or running any more (or the time is up)."""
+    code = ("import json; from leads.models import LeadImport; from django.db.models import Count;"
+            " from reps.tenancy.state import all_gyms\n"
+            "with all_gyms(): print(json.dumps({row['status']: row['n'] for row in LeadImport.objects.unscoped()"
+            ".values('status').annotate(n=Count('id'))}, separators=(',', ':')))")
+    deadline = time.monotonic() + seconds
+    while True:
+        jobs = json.loads(platform_shell(stack["env"], code))
+        if not (jobs.keys() & {"queued", "running"}) or time.monotonic() > deadline:
+            return jobs
+        time.sleep(1)
+
+
 def summary(results):
     counts = {}
     for kind, status, _, _ in results:
@@ -138,16 +206,18 @@ def test_with_redis_killed_under_load_every_request_still_succeeds(stack):
     results = under_load(stack, 0, stack["redis"].kill)
 
     print("Redis killed under load:", summary(results), f"slowest {max(r[2] for r in results):.2f} s")
-    assert all(status in (200, 201) for _, status, _, _ in results), summary(results)
+    assert all(status in (200, 201, 202) for _, status, _, _ in results), summary(results)
     assert max(seconds for _, _, seconds, _ in results) < BOUND_SECONDS
-    created = sum(1 for kind, status, _, _ in results if kind == "create" and status == 201)
-    assert leads_in_database(stack) == before + created
-    stack["redis"].start()  # service goes on when it is back
-    assert get(f"{stack['url']}/healthz")[0] == 200
+    stack["redis"].start()  # service goes on when it is back, and the jobs the broker lost are handed out again
+    assert import_jobs_once_done(stack) == {"done": sum(1 for kind, _, _, _ in results if kind == "import")}
+    assert leads_in_database(stack) == before + expected_leads(results)
+    for url in stack["urls"]:
+        assert get(f"{url}/healthz")[0] == 200
 
 
 def test_with_postgres_restarted_under_load_requests_succeed_or_fail_cleanly(stack):
     before = leads_in_database(stack)
+    jobs_before = import_jobs_once_done(stack).get("done", 0)
 
     def restart():
         stack["cluster"].stop()
@@ -158,13 +228,15 @@ def test_with_postgres_restarted_under_load_requests_succeed_or_fail_cleanly(sta
 
     print("PostgreSQL restarted under load:", summary(results), f"slowest {max(r[2] for r in results):.2f} s")
     for kind, status, seconds, payload in results:
-        assert status in (200, 201, 503), (kind, status, payload[:300])
+        assert status in (200, 201, 202, 503), (kind, status, payload[:300])
         assert seconds < BOUND_SECONDS, (kind, status, seconds)
         if status == 503:
             assert json.loads(payload)["detail"]  # a message, in the API's error shape
-    created = sum(1 for kind, status, _, _ in results if kind == "create" and status == 201)
-    assert leads_in_database(stack) == before + created  # nothing half-written, nothing lost
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and get(f"{stack['url']}/healthz")[0] != 200:
-        time.sleep(0.5)
-    assert get(f"{stack['url']}/healthz")[0] == 200
+    accepted = sum(1 for kind, status, _, _ in results if kind == "import" and status == 202)
+    assert import_jobs_once_done(stack) == {"done": jobs_before + accepted}  # every accepted job ran, once
+    assert leads_in_database(stack) == before + expected_leads(results)  # nothing half-written, nothing lost
+    for url in stack["urls"]:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and get(f"{url}/healthz")[0] != 200:
+            time.sleep(0.5)
+        assert get(f"{url}/healthz")[0] == 200
