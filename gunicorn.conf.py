@@ -9,7 +9,8 @@ bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
 # Threads, so that a slow client holds one thread, not a whole worker (gunicorn's gthread worker also waits
 # for an idle connection's first bytes without a thread). Behind a buffering proxy (deploy/nginx.conf) no
-# slow client reaches gunicorn at all. Each process's database pool must have at least this many connections.
+# slow client reaches gunicorn at all. Each process's database pool has as many connections (reps.settings: the
+# default DB_POOL_MAX_SIZE follows WEB_THREADS, which on_starting sets to the threads run, set here or not).
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", 4))
 timeout = int(os.environ.get("WEB_TIMEOUT", 30))
@@ -31,6 +32,17 @@ def on_starting(server):
     # Values left by an earlier run would be counted again.
     shutil.rmtree(metrics_dir, ignore_errors=True)
     os.makedirs(metrics_dir, exist_ok=True)
+    # The workers' pools follow the threads they run (also --threads on the command line): they inherit this.
+    os.environ["WEB_THREADS"] = str(server.cfg.threads)
+
+
+def when_ready(server):
+    # Before the first worker starts: do all app servers and job workers fit in the database's connections?
+    # A warning if not; never a failure (with the database down it says it could not ask).
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reps.settings")
+    from reps.core.sizing import log_connection_check
+
+    log_connection_check(server.log, workers=server.cfg.workers, threads=server.cfg.threads)
 
 
 def child_exit(server, worker):

@@ -142,6 +142,14 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://reps_app@127.0.0.1:543
 DATABASE_PLATFORM_URL = os.environ.get("DATABASE_PLATFORM_URL", "")
 DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "reps_app")
 DB_POOL = env_bool("DB_POOL", True)
+# A gunicorn worker serves at most WEB_THREADS requests at once, each holding one pooled connection, so by default
+# its pool has that many (gunicorn.conf.py sets WEB_THREADS to the threads it runs); more would never be used, and
+# every process's connections add up against the database's max_connections (README "Capacity and scaling").
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", env_int("WEB_THREADS", 4))
+DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", min(2, DB_POOL_MAX_SIZE))
+if DB_POOL and not (DB_POOL_MAX_SIZE >= 1 and 0 <= DB_POOL_MIN_SIZE <= DB_POOL_MAX_SIZE):
+    raise ImproperlyConfigured(f"DB_POOL_MAX_SIZE must be at least 1 and DB_POOL_MIN_SIZE from 0 to it, got "
+                               f"DB_POOL_MAX_SIZE={DB_POOL_MAX_SIZE}, DB_POOL_MIN_SIZE={DB_POOL_MIN_SIZE}")
 
 
 def database_settings(url):
@@ -166,8 +174,8 @@ def database_settings(url):
         # CONN_MAX_AGE must stay 0 with a pool.
         database["CONN_MAX_AGE"] = 0
         database["OPTIONS"]["pool"] = {
-            "min_size": env_int("DB_POOL_MIN_SIZE", 2),
-            "max_size": env_int("DB_POOL_MAX_SIZE", 10),
+            "min_size": DB_POOL_MIN_SIZE,
+            "max_size": DB_POOL_MAX_SIZE,
             "timeout": env_int("DB_POOL_TIMEOUT", 10),
             "max_lifetime": env_int("DB_POOL_MAX_LIFETIME", 1800),
         }
@@ -441,6 +449,14 @@ SPECTACULAR_SETTINGS = {
         "NotificationStatusEnum": "notifications.choices.NotificationStatus",
     },
 }
+
+# --- Capacity (reps/core/sizing.py) ----------------------------------------------
+# Who else shares the database, for the connection check gunicorn runs at start-up (README "Capacity and
+# scaling"): app servers like this one, each of WEB_CONCURRENCY processes of WEB_THREADS threads; and job worker
+# processes in all, on every machine (each child of `celery -A reps worker`; with --pool threads each thread),
+# by default as many as one `make worker` starts here (a process per core).
+APP_SERVERS = env_int("APP_SERVERS", 1)
+JOB_WORKERS = env_int("JOB_WORKERS", os.cpu_count() or 1)
 
 # --- Observability --------------------------------------------------------
 # /metrics answers a scraper that sends `Authorization: Bearer <METRICS_TOKEN>`, or, without a token set,
