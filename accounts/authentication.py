@@ -25,7 +25,7 @@ from knox.settings import CONSTANTS, knox_settings
 from rest_framework.exceptions import AuthenticationFailed
 
 from reps.core.cache import row_from
-from reps.tenancy.database import gym_of, gym_scope, gym_setting
+from reps.tenancy.database import gym_of, gym_scope, gym_setting, write_before_commit
 
 from .models import ApiToken, Role, User
 from .querysets import canonical_email
@@ -36,8 +36,10 @@ LAST_USE_PRECISION = datetime.timedelta(minutes=1)
 class ApiTokenAuthentication(knox_auth.TokenAuthentication):
     """`Authorization: Token <token>`: an accounts.ApiToken, found by its key and its hash, not expired.
 
-    With API_TOKEN_REFRESH each use pushes its expiry on (knox's refresh); its last use is noted once a
-    minute at most.
+    With API_TOKEN_REFRESH each use pushes its expiry on (as knox's refresh: not past
+    API_TOKEN_MAX_DAYS, at most once a minute); its last use is noted once a minute at most. Both are
+    written just before the request's transaction commits (write_before_commit), so that the request reads
+    as one that has written nothing (on the read replica, when there is one).
     """
 
     def authenticate_credentials(self, token: bytes) -> tuple[User, ApiToken]:
@@ -51,10 +53,18 @@ class ApiTokenAuthentication(knox_auth.TokenAuthentication):
             raise AuthenticationFailed("The token has expired; sign in again.")
         if not api_token.user.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
+        changes: dict[str, Any] = {}
         if knox_settings.AUTO_REFRESH and api_token.expiry is not None:
-            self.renew_token(api_token)
+            expiry = now + knox_settings.TOKEN_TTL
+            if knox_settings.AUTO_REFRESH_MAX_TTL is not None:
+                expiry = min(expiry, api_token.created + knox_settings.AUTO_REFRESH_MAX_TTL)
+            if (expiry - api_token.expiry).total_seconds() > knox_settings.MIN_REFRESH_INTERVAL:
+                changes["expiry"] = api_token.expiry = expiry
         if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USE_PRECISION:
-            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+            changes["last_used_at"] = api_token.last_used_at = now
+        if changes:
+            # An update, not a save(): a request that signs the token out deletes its row first.
+            write_before_commit(lambda: ApiToken.objects.filter(pk=api_token.pk).update(**changes))
         return api_token.user, api_token
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from reps.core import cache
 from reps.core.repositories import CachedRepository, Repository
 from reps.tenancy.queryset import TenantQuerySet
+from reps.tenancy.replica import on_replica
 
 from .choices import ACTIVE_STATUSES, AppointmentStatus
 
@@ -78,6 +79,7 @@ class AppointmentRepository(Repository):
     def upcoming(self, limit: int = 20) -> list[Any]:
         return list(self.objects.upcoming(limit))
 
+    @on_replica
     def stats(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, int]:
         return self.objects.stats(start_date, end_date)
 

@@ -6,8 +6,9 @@ without leads with zero, lists every status, and binds every parameter.
 
 from typing import Any
 
-from django.db import connection
+from django.db import connections
 
+from reps.tenancy.replica import reads_alias
 from reps.tenancy.state import gym_id_of
 
 from .choices import LeadStatus
@@ -76,7 +77,7 @@ def lead_dashboard(gym: Any, days: int = 30, min_source_leads: int = 10) -> dict
     """{"lead_counts": {status: n}, "daily_leads": [{"date", "count"}] for the last `days` local days
     (today included, oldest first), "conversion_rates": [{"source", "total", "converted", "rate"}]
     for sources with more than `min_source_leads` leads, best rate first}."""
-    with connection.cursor() as cursor:
+    with connections[reads_alias()].cursor() as cursor:  # the replica inside an @on_replica read
         cursor.execute(
             DASHBOARD_SQL,
             {

@@ -18,6 +18,7 @@ from reps.core.phones import normalize_phone
 from reps.core.repositories import CachedRepository, Repository
 from reps.tenancy.database import transaction_gym
 from reps.tenancy.queryset import InvalidQuery, TenantQuerySet
+from reps.tenancy.replica import on_replica
 
 from .analytics import lead_dashboard
 from .choices import OPEN_STATUSES, LeadStatus
@@ -277,9 +278,11 @@ class LeadRepository(Repository):
     def prioritized(self, limit: int = 20) -> list[Any]:
         return list(self.objects.prioritized(limit))
 
+    @on_replica
     def conversion_stats(self, start_date: datetime.date | str, end_date: datetime.date | str) -> dict[str, int]:
         return self.objects.conversion_stats(start_date, end_date)
 
+    @on_replica
     def dashboard(self) -> dict[str, Any]:
         self.check_scope()
         return lead_dashboard(self.gym_id)

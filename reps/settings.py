@@ -191,6 +191,23 @@ if DATABASE_PLATFORM_URL:
     DATABASES["platform"]["OPTIONS"].pop("pool", None)  # the admin's few connections need no pool
     DATABASES["platform"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["reps.tenancy.database.PlatformRouter"]
+# DATABASE_REPLICA_URL: a streaming replica of that database (scripts/replica.sh makes one), logged in to as
+# DATABASE_URL is. Empty (the default): none, and everything reads on the primary. With one, the heavy reads
+# (stats, metrics, the dashboard, lists and search) go to it under the same row-level security, unless the
+# request has written, the replica lags more than REPLICA_MAX_LAG_SECONDS, or it failed in the last
+# REPLICA_RETRY_SECONDS; one that does not answer within REPLICA_CONNECT_TIMEOUT seconds counts as failed
+# (reps.tenancy.replica). In tests it mirrors the test database.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+REPLICA_MAX_LAG_SECONDS = env_int("REPLICA_MAX_LAG_SECONDS", 5)
+REPLICA_RETRY_SECONDS = env_int("REPLICA_RETRY_SECONDS", 5)
+REPLICA_CONNECT_TIMEOUT = env_int("REPLICA_CONNECT_TIMEOUT", 2)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = database_settings(DATABASE_REPLICA_URL)
+    DATABASES["replica"]["OPTIONS"]["connect_timeout"] = REPLICA_CONNECT_TIMEOUT
+    if "pool" in DATABASES["replica"]["OPTIONS"]:
+        DATABASES["replica"]["OPTIONS"]["pool"]["timeout"] = REPLICA_CONNECT_TIMEOUT
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS.append("reps.tenancy.replica.ReplicaRouter")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and Redis answer at DATABASE_URL and REDIS_URL.
+# Make sure PostgreSQL and Redis answer at DATABASE_URL and REDIS_URL; with DATABASE_REPLICA_URL, a local
+# streaming replica too (scripts/replica.sh), and with PGBOUNCER_PORT, PgBouncer (scripts/pgbouncer.sh).
 #
 # A server that already answers is used as it is. When none answers on this
 # machine: PostgreSQL runs as a project-local cluster under .data/postgres
@@ -108,6 +109,11 @@ if [ -n "$REDIS_URL" ]; then
   fi
 fi
 echo "PostgreSQL at $pg_host:$pg_port/$pg_db and Redis at ${REDIS_URL:-(none: local-memory cache)} are ready."
+
+# --- A read replica, when asked (DATABASE_REPLICA_URL) -------------------------
+if [ -n "${DATABASE_REPLICA_URL:-}" ]; then
+  scripts/replica.sh
+fi
 
 # --- PgBouncer, when asked (PGBOUNCER_PORT) ----------------------------------
 if [ -n "${PGBOUNCER_PORT:-}" ]; then

@@ -142,6 +142,22 @@ def _recover() -> None:
     logger.warning("Cache reachable again; cached values from before the outage were dropped.")
 
 
+def shared() -> bool:
+    """Whether every process sees the same cache (Redis), not each its own memory."""
+    return type(caches["default"]).__module__.startswith("django_redis")
+
+
+def note_gym_write(gym_id: Any, position: str, ttl: int) -> None:
+    """Where the primary's WAL stood after the gym's last committed write (reps.tenancy.replica); CacheDown."""
+    _guarded("set", cache.set, f"replica:gym-write:{gym_id}", position, ttl)
+
+
+def gym_write(gym_id: Any) -> str | None:
+    """What note_gym_write() noted for the gym, or None; CacheDown when the cache does not answer."""
+    position: str | None = _guarded("get", cache.get, f"replica:gym-write:{gym_id}")
+    return position
+
+
 def _generation_key(namespace: str, gym_id: uuid.UUID) -> str:
     return f"repo:gen:{namespace}:{gym_id}"
 

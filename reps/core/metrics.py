@@ -18,6 +18,15 @@ DB_QUERY_LATENCY = Histogram("reps_db_query_duration_seconds", "Time to run one 
                              buckets=LATENCY_BUCKETS)
 DB_SLOW_QUERIES = Counter("reps_db_slow_queries", "SQL statements slower than SLOW_QUERY_MS.")
 
+# The heavy reads that may use the read replica (reps.tenancy.replica), by the database that answered them: the
+# replica (reason "ok"), or the primary and why: "written" (the request had written), "lagging" (more than
+# REPLICA_MAX_LAG_SECONDS behind), "behind" (a value to cache, missing a commit), "failed" (the replica failed
+# on this read), "down" (left alone for REPLICA_RETRY_SECONDS after a failure).
+DB_READS = Counter("reps_db_reads", "Heavy reads that may use the read replica, by the database that answered"
+                   " them and why.", ["database", "reason"])
+DB_REPLICA_LAG = Gauge("reps_db_replica_lag_seconds", "The read replica's lag, as a worker last measured it (at most"
+                       " once a second; +Inf: not replaying).", multiprocess_mode="mostrecent")
+
 # Summed over the live worker processes.
 DB_POOL_SIZE = Gauge("reps_db_pool_size", "Connections in the pool.", multiprocess_mode="livesum")
 DB_POOL_IN_USE = Gauge("reps_db_pool_in_use", "Pooled connections lent out.", multiprocess_mode="livesum")

@@ -31,7 +31,7 @@ from rest_framework.request import Request
 from reps.core.filters import LIST_PARAMS
 from reps.core.permissions import EVERYONE, RolePermission
 
-from . import database, services, state
+from . import database, replica, services, state
 
 # DRF's default writes: a plain serializer.save() or instance.delete(), which no service sees.
 DRF_DEFAULT_WRITES = {
@@ -115,12 +115,16 @@ class GymAPIView(views.APIView):
         self._scope_token: Any = None
         self._atomic: Any = None
         self._replaced_settings: database.Replaced = None
+        # Bookkeeping writes (a token's last use) wait for the commit, so that reads may use the replica.
+        self._held_writes: list[Any] = []
+        held = database.held_writes.set(self._held_writes)
         try:
             return super().dispatch(request, *args, **kwargs)
         except BaseException:
             self._end_transaction(commit=False)
             raise
         finally:
+            database.held_writes.reset(held)
             if self._scope_token is not None:
                 state.deactivate(self._scope_token)
                 self._scope_token = None
@@ -192,11 +196,23 @@ class GymAPIView(views.APIView):
         atomic, self._atomic = self._atomic, None
         if atomic is None:
             return
-        if not commit:
-            transaction.set_rollback(True)
-        else:
-            database.restore_transaction_gym(self._replaced_settings)
+        gym_wrote = None  # the gym whose write this request commits, when a replica must know (read your writes)
+        try:
+            if not commit:
+                transaction.set_rollback(True)
+            else:
+                for write in self._held_writes:  # still acting for the gym, just before the commit
+                    write()
+                if replica.configured() and replica.wrote():
+                    gym_wrote = database.transaction_gym()
+                database.restore_transaction_gym(self._replaced_settings)
+        except BaseException:
+            transaction.set_rollback(True)  # a held write failed: nothing of the request is kept
+            atomic.__exit__(None, None, None)
+            raise
         atomic.__exit__(None, None, None)
+        if gym_wrote is not None and not transaction.get_connection().in_atomic_block:  # committed, not a savepoint
+            replica.note_gym_write(gym_wrote)
 
 
 class GymViewSet(GymAPIView, viewsets.GenericViewSet):
@@ -204,7 +220,11 @@ class GymViewSet(GymAPIView, viewsets.GenericViewSet):
 
 
 class GymReadOnlyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GymViewSet):
-    pass
+    # A page of rows only reads: on the read replica when it may (reps.tenancy.replica). (No docstring: the
+    # API's docs describe each list with its view's.)
+    @replica.on_replica
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return super().list(request, *args, **kwargs)
 
 
 class GymModelViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin,

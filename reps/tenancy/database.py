@@ -20,8 +20,9 @@ import hashlib
 import hmac
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -56,11 +57,11 @@ def gym_proof(gym_id: uuid.UUID | None) -> str:
     return hmac.new(gym_context_key().encode(), str(gym_id).encode(), hashlib.sha256).hexdigest()
 
 
-def _connection() -> BaseDatabaseWrapper:
-    return connections[DEFAULT_DB_ALIAS]
+def _connection(using: str = DEFAULT_DB_ALIAS) -> BaseDatabaseWrapper:
+    return connections[using]
 
 
-def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
+def set_transaction_gym(gym_id: uuid.UUID | None, using: str = DEFAULT_DB_ALIAS) -> Replaced:
     """Make the open transaction act as the application role for this gym (None: for no gym, seeing nothing).
 
     The settings are transaction-local (set_config(..., true)), and so is
@@ -68,8 +69,10 @@ def set_transaction_gym(gym_id: uuid.UUID | None) -> Replaced:
     transaction this does nothing and returns None; inside one, it returns
     the settings it replaced, for restore_transaction_gym(). Nor does it act
     in the platform admin's requests, which work as the platform login.
+    `using`: the database alias whose transaction it is (the read replica's,
+    reps.tenancy.replica, acts for the request's gym the same way).
     """
-    connection = _connection()
+    connection = _connection(using)
     if not connection.in_atomic_block:
         # Whatever an earlier transaction set is gone with it.
         _remember(connection, None)
@@ -129,14 +132,15 @@ def _remember(connection: BaseDatabaseWrapper, gym_id: uuid.UUID | None) -> None
     connection.reps_transaction_gym = (outermost, gym_id)  # type: ignore[attr-defined]
 
 
-def transaction_gym() -> uuid.UUID | None:
-    """The gym the open transaction acts for, as this module set it; None outside a transaction.
+def transaction_gym(using: str = DEFAULT_DB_ALIAS) -> uuid.UUID | None:
+    """The gym the open transaction (of the alias `using`) acts for, as this module set it; None outside a
+    transaction.
 
     What is noted belongs to the transaction it was set in: a later
     transaction (a new outermost block) starts knowing nothing, so nothing
     skips setting its gym because an earlier request left one behind.
     """
-    connection = _connection()
+    connection = _connection(using)
     if not connection.in_atomic_block:
         return None
     outermost, gym_id = getattr(connection, "reps_transaction_gym", (None, None))
@@ -179,21 +183,44 @@ def gym_transaction(gym_or_id: Any) -> Iterator[None]:
         yield
 
 
-def require_gym_transaction(gym_id: uuid.UUID) -> None:
+def require_gym_transaction(gym_id: uuid.UUID, using: str = DEFAULT_DB_ALIAS) -> None:
     """Raise ScopeError unless this gym's scope is current inside a transaction that acts for it in the database.
 
     What a cached read stores must have been computed where row-level
     security shows this gym's rows; anywhere else it would store an empty
-    gym. The check costs no query.
+    gym. The check costs no query. `using`: the alias the read runs on (the
+    replica's transaction, in reps.tenancy.replica's blocks).
     """
     current = current_gym_id()
-    if current != gym_id or not _connection().in_atomic_block:
+    in_transaction = _connection(using).in_atomic_block
+    if current != gym_id or not in_transaction:
         raise ScopeError(f"This read needs gym {gym_id}'s scope inside a transaction (gym_transaction(gym) or a"
                          f" service); the current scope is {current!r}"
-                         + ("." if _connection().in_atomic_block else ", with no transaction."))
-    if transaction_gym() != gym_id:
+                         + ("." if in_transaction else ", with no transaction."))
+    if transaction_gym(using) != gym_id:
         raise ScopeError(f"The transaction does not act for gym {gym_id} in the database (on the platform"
                          " login, or the scope was entered before the transaction): use gym_transaction(gym).")
+
+
+# A request's bookkeeping writes (a token's last use), held until its transaction is about to commit: the
+# API base (reps.tenancy.api.GymAPIView) sets a list here for each request and runs what is in it then.
+held_writes: ContextVar[list[Callable[[], Any]] | None] = ContextVar("reps_held_writes", default=None)
+
+
+def write_before_commit(write: Callable[[], Any]) -> None:
+    """Run this bookkeeping write at the end of the request's transaction, just before it commits; at once
+    where no request holds writes (a job, a shell, a test calling it directly).
+
+    Authentication notes a token's last use; done where it authenticates, every request's transaction
+    would have written before the view reads, and a transaction that wrote reads on the primary, never on
+    the read replica (reps.tenancy.replica). Held, it writes the same row in the same transaction, and a
+    request that fails writes nothing, as before.
+    """
+    held = held_writes.get()
+    if held is None:
+        write()
+    else:
+        held.append(write)
 
 
 def gym_of(question: str, value: Any) -> uuid.UUID | None:
