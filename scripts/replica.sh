@@ -68,7 +68,8 @@ fi
 
 announce() {
   echo "The read replica of $pg_host:$pg_port answers at 127.0.0.1:$port (data in ${dir#"$root"/})."
-  echo "Use it with DATABASE_REPLICA_URL=$replica_url"
+  # The application reads it as reps_app, as it logs in to the primary (DATABASE_URL here may be the platform's).
+  echo "Use it with DATABASE_REPLICA_URL=${DATABASE_REPLICA_URL:-${replica_url/\/\/postgres@/\/\/reps_app@}}"
 }
 
 if replica_answers; then

@@ -20,13 +20,15 @@ from django.core.exceptions import (
     RequestDataTooBig,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, IntegrityError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from reps.tenancy.database import connection_failed
 
 from .constraints import constraint_info, constraint_name
 from .exceptions import DomainError
@@ -57,6 +59,7 @@ class DomainRefusal(exceptions.APIException):
 
 # deadlock_detected, serialization_failure
 CONCURRENCY_FAILURES = {"40P01", "40001"}
+
 QUERY_CANCELED = "57014"  # statement_timeout
 
 
@@ -98,7 +101,7 @@ def _as_api_exception(exc: Exception) -> Exception:
         return exceptions.ValidationError(
             {"non_field_errors": ["A value of this request cannot be stored or compared (a NUL character, or out "
                                   "of range)."]})
-    if isinstance(exc, (OperationalError, InterfaceError)):
+    if isinstance(exc, DatabaseError) and connection_failed(exc):
         if getattr(exc.__cause__, "sqlstate", None) in CONCURRENCY_FAILURES:
             # Two transactions collided (a deadlock, a serialization failure): the request may be retried.
             return Conflict("The change collided with another made at the same moment; try again.", "conflict")

@@ -20,7 +20,7 @@ from typing import Any
 import django_filters
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import InterfaceError, OperationalError, models, transaction
+from django.db import DatabaseError, models, transaction
 from django.http import Http404
 from django.utils import timezone
 from rest_framework import mixins, serializers, views, viewsets
@@ -186,7 +186,9 @@ class GymAPIView(views.APIView):
         if self._atomic is not None:
             try:
                 self._end_transaction(commit=response.status_code < 400)
-            except (OperationalError, InterfaceError) as error:
+            except DatabaseError as error:
+                if not database.connection_failed(error):
+                    raise
                 # The commit failed: nothing was written.
                 response = super().finalize_response(request, self.handle_exception(error), *args, **kwargs)
                 response.render()

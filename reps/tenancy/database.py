@@ -26,7 +26,17 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, migrations, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    migrations,
+    transaction,
+)
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from .state import (
@@ -40,6 +50,18 @@ from .state import (
 # The settings a transaction had before set_transaction_gym() replaced them: (role, gym id text, proof).
 Replaced = tuple[str, str, str] | None
 
+
+def connection_failed(exc: BaseException) -> bool:
+    """Whether a database error means the database could not be reached or talked to, not a refusal.
+
+    OperationalError and InterfaceError, and any other error the driver raised itself, with no SQLSTATE from
+    the server: behind PgBouncer, a server restarting under a transaction can leave psycopg "received 2
+    results from command 'COMMIT'" (an InternalError), which is the connection failing, not the request.
+    """
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return (isinstance(exc, DatabaseError) and not isinstance(exc, (DataError, IntegrityError))
+            and exc.__cause__ is not None and getattr(exc.__cause__, "sqlstate", None) is None)
 
 def gym_context_key() -> str:
     """The key of the gym proofs: derived from SECRET_KEY; the database holds it where reps_app cannot read it."""

@@ -22,7 +22,9 @@ import urllib.request
 
 import psycopg
 import pytest
+from django.db import InternalError, OperationalError, ProgrammingError
 
+from reps.core.errors import exception_handler
 from reps.core.tests.test_production_server import (
     BASE,
     Cluster,
@@ -186,3 +188,24 @@ def test_fifty_gyms_interleaved_over_two_server_connections_each_see_only_their_
     for log in (fifty_gyms["log"].read(), server_log):
         for sign_of_trouble in ("prepared statement", "cursor", "Traceback", "current transaction is aborted"):
             assert sign_of_trouble not in log, log[-3000:]
+
+
+def driver_error(django_class, psycopg_error):
+    """A Django database error as Django wraps psycopg's (the driver's error as its cause)."""
+    try:
+        raise django_class(str(psycopg_error)) from psycopg_error
+    except django_class as error:
+        return error
+
+
+@pytest.mark.parametrize("error, status", [
+    # Behind PgBouncer, a server restarting under a transaction leaves psycopg out of step with it: an error
+    # of the driver's own, with no SQLSTATE, which is the connection failing (seen in the outage test).
+    (driver_error(InternalError, psycopg.InternalError("received 2 results from command 'COMMIT'")), 503),
+    (driver_error(OperationalError, psycopg.OperationalError("server conn crashed?")), 503),
+    # What the server answered is no outage: a refusal stays what it is.
+    (driver_error(ProgrammingError, psycopg.errors.UndefinedColumn("column x does not exist")), 500),
+])
+def test_a_connection_that_fails_mid_transaction_answers_503_not_500(error, status):
+    response = exception_handler(error, {})
+    assert (response.status_code if response is not None else 500) == status
