@@ -36,13 +36,14 @@ def on_starting(server):
     os.environ["WEB_THREADS"] = str(server.cfg.threads)
 
 
-def when_ready(server):
-    # Before the first worker starts: do all app servers and job workers fit in the database's connections?
-    # A warning if not; never a failure (with the database down it says it could not ask).
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reps.settings")
-    from reps.core.sizing import log_connection_check
+def post_worker_init(worker):
+    # Once, in the first worker, which has loaded the application: do all app servers and job workers fit in the
+    # database's connections? A warning if not; never a failure (with the database down it says it could not
+    # ask). Not in the master: what it imports, workers forked after a reload (HUP) would keep, old settings too.
+    if worker.age == 1:
+        from reps.core.sizing import log_connection_check
 
-    log_connection_check(server.log, workers=server.cfg.workers, threads=server.cfg.threads)
+        log_connection_check(worker.log, workers=worker.cfg.workers, threads=worker.cfg.threads)
 
 
 def child_exit(server, worker):

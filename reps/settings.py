@@ -145,7 +145,8 @@ DB_POOL = env_bool("DB_POOL", True)
 # A gunicorn worker serves at most WEB_THREADS requests at once, each holding one pooled connection, so by default
 # its pool has that many (gunicorn.conf.py sets WEB_THREADS to the threads it runs); more would never be used, and
 # every process's connections add up against the database's max_connections (README "Capacity and scaling").
-DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", env_int("WEB_THREADS", 4))
+# Elsewhere (a job worker with --pool threads, runserver, the tests' live server) 10, as psycopg's pool had.
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", env_int("WEB_THREADS", 10))
 DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", min(2, DB_POOL_MAX_SIZE))
 if DB_POOL and not (DB_POOL_MAX_SIZE >= 1 and 0 <= DB_POOL_MIN_SIZE <= DB_POOL_MAX_SIZE):
     raise ImproperlyConfigured(f"DB_POOL_MAX_SIZE must be at least 1 and DB_POOL_MIN_SIZE from 0 to it, got "
@@ -204,6 +205,10 @@ REPLICA_CONNECT_TIMEOUT = env_int("REPLICA_CONNECT_TIMEOUT", 2)
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = database_settings(DATABASE_REPLICA_URL)
     DATABASES["replica"]["OPTIONS"]["connect_timeout"] = REPLICA_CONNECT_TIMEOUT
+    # A replica cut off mid-read (the network, the machine) fails the read in seconds, not minutes: TCP
+    # keepalives on an idle connection, and a bound on data sent but never acknowledged (libpq's options).
+    DATABASES["replica"]["OPTIONS"].update(keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
+                                           tcp_user_timeout=REPLICA_CONNECT_TIMEOUT * 1000)
     if "pool" in DATABASES["replica"]["OPTIONS"]:
         DATABASES["replica"]["OPTIONS"]["pool"]["timeout"] = REPLICA_CONNECT_TIMEOUT
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}

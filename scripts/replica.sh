@@ -5,12 +5,12 @@
 #   REPLICA_PORT         where it listens (127.0.0.1), default DATABASE_REPLICA_URL's port, else 5433
 #   REPLICA_DIR          its data directory, default .data/replica
 #   REPLICA_SOURCE_USER  the primary's login it replicates with (a superuser or a REPLICATION role), default postgres
-#   REPLICA_STOP=1       stop it instead;  REPLICA_REMOVE=1  stop it, delete its data and its replication slot
+#   REPLICA_STOP=1       stop it instead;  REPLICA_REMOVE=1  stop it, delete its data and undo what it added
 #
-# The first run copies the primary with pg_basebackup -R -X stream through a replication slot of its own
-# (reps_replica_<port>: the primary keeps the WAL the replica has not had, so a replica stopped for a while
-# catches up; REPLICA_REMOVE=1 drops the slot with the replica). A primary whose pg_hba.conf refuses local
-# replication connections gets the line "host replication all 127.0.0.1/32 trust" and a reload, said as done.
+# The first run copies the primary with pg_basebackup -R -X stream, with no replication slot kept (a slot
+# would keep the primary's WAL for a stopped replica without bound). A primary whose pg_hba.conf refuses local
+# replication connections gets the line "host replication <REPLICA_SOURCE_USER> 127.0.0.1/32 trust" and a
+# reload, said as done; REPLICA_REMOVE=1 takes that line out again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -55,13 +55,22 @@ stop_replica() {
   if [ -s "$dir/postmaster.pid" ]; then as_pg_owner "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null || true; fi
 }
 
+HBA_MARK="# Added by Reps' scripts\/replica.sh"
 if [ "${REPLICA_STOP:-0}" = 1 ] || [ "${REPLICA_REMOVE:-0}" = 1 ]; then
   stop_replica
   echo "The replica on 127.0.0.1:$port is stopped."
   if [ "${REPLICA_REMOVE:-0}" = 1 ]; then
     rm -rf "$dir"
+    # (A slot of this script's earlier versions, which kept the primary's WAL for a stopped replica.)
     on_primary "SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'" >/dev/null
-    echo "Removed $dir and the primary's replication slot $slot."
+    echo "Removed $dir."
+    # The line this script let replication in with, if it added one and may change the file.
+    hba=$(on_primary "SHOW hba_file")
+    if [ -w "$hba" ] && grep -q "^$HBA_MARK" "$hba"; then
+      sed -i "/^$HBA_MARK/{N;d}" "$hba"
+      on_primary "SELECT pg_reload_conf()" >/dev/null
+      echo "Took the replication line it had added out of $hba again, and reloaded the primary's configuration."
+    fi
   fi
   exit 0
 fi
@@ -94,22 +103,26 @@ allow_replication() {
   hba=$(on_primary "SHOW hba_file")
   if ! is_local "$pg_host" || [ ! -w "$hba" ]; then
     echo "The primary refuses replication connections: add this line to its pg_hba.conf ($hba) and reload it:" >&2
-    echo "  host replication all 127.0.0.1/32 trust" >&2
+    echo "  host replication $source_user 127.0.0.1/32 trust" >&2
     exit 1
   fi
-  printf '\n# Added by Reps'"'"' scripts/replica.sh: a local streaming replica (pg_basebackup, walreceiver).\nhost replication all 127.0.0.1/32 trust\n' >> "$hba"
+  # For the one login, from this machine only; REPLICA_REMOVE=1 takes it out again.
+  printf '\n# Added by Reps'"'"' scripts/replica.sh: a local streaming replica (pg_basebackup, walreceiver).\nhost replication %s 127.0.0.1/32 trust\n' "$source_user" >> "$hba"
   on_primary "SELECT pg_reload_conf()" >/dev/null
-  echo "Added 'host replication all 127.0.0.1/32 trust' to $hba and reloaded the primary's configuration."
+  echo "Added 'host replication $source_user 127.0.0.1/32 trust' to $hba and reloaded the primary's configuration."
   sleep 1
 }
 
 base_backup() {
   local dest=$1
-  # A slot left by a replica whose data was deleted is taken over (this one's data is gone too).
+  # A slot of this script's earlier versions, left by a replica whose data was deleted: it would keep WAL.
   on_primary "SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots
               WHERE slot_name = '$slot' AND NOT active" >/dev/null
+  # No replication slot of its own: a slot keeps every bit of WAL a stopped replica has not had, without
+  # bound, on the developer's disk. Without one, a replica stopped for long may find the WAL it needs
+  # recycled: it then lags (the application reads on the primary) until REPLICA_REMOVE=1 and a new copy.
   as_pg_owner "$bin/pg_basebackup" -h "$pg_host" -p "$pg_port" -U "$source_user" -D "$dest" -R -X stream \
-    -C -S "$slot" -c fast 2>&1
+    -c fast 2>&1
 }
 
 if [ ! -s "$dir/PG_VERSION" ] || [ ! -e "$dir/standby.signal" ]; then

@@ -147,15 +147,27 @@ def shared() -> bool:
     return type(caches["default"]).__module__.startswith("django_redis")
 
 
-def note_gym_write(gym_id: Any, position: str, ttl: int) -> None:
-    """Where the primary's WAL stood after the gym's last committed write (reps.tenancy.replica); CacheDown."""
-    _guarded("set", cache.set, f"replica:gym-write:{gym_id}", position, ttl)
+# Only ever raises what is kept: two requests of one gym may note their writes in either order.
+RAISE_TO = """
+local kept = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > kept then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+"""
 
 
-def gym_write(gym_id: Any) -> str | None:
-    """What note_gym_write() noted for the gym, or None; CacheDown when the cache does not answer."""
-    position: str | None = _guarded("get", cache.get, f"replica:gym-write:{gym_id}")
-    return position
+def _gym_write_key(gym_id: Any) -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:replica:gym-write:{gym_id}"
+
+
+def note_gym_write(gym_id: Any, position: int, ttl: int) -> None:
+    """Where the primary's WAL stood (a byte position) after a write of the gym committed, kept if it is the
+    furthest noted (reps.tenancy.replica); CacheDown when the cache does not answer."""
+    _guarded("set", lambda: get_redis_connection("default").eval(RAISE_TO, 1, _gym_write_key(gym_id), position, ttl))
+
+
+def gym_write(gym_id: Any) -> int | None:
+    """The furthest position note_gym_write() kept for the gym, or None; CacheDown when the cache does not answer."""
+    kept = _guarded("get", lambda: get_redis_connection("default").get(_gym_write_key(gym_id)))
+    return int(kept) if kept is not None else None
 
 
 def _generation_key(namespace: str, gym_id: uuid.UUID) -> str:

@@ -1,6 +1,6 @@
 """How many database connections Reps may hold at once, beside how many the database allows.
 
-gunicorn.conf.py logs the answer when the server is ready (README "Capacity and scaling"). Per database server
+gunicorn.conf.py logs the answer from its first worker (README "Capacity and scaling"). Per database server
 (aliases of one HOST and PORT add up), it counts:
 
 - the app servers, APP_SERVERS in all, each of WEB_CONCURRENCY processes of WEB_THREADS threads. A thread serves

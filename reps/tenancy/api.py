@@ -198,23 +198,18 @@ class GymAPIView(views.APIView):
         atomic, self._atomic = self._atomic, None
         if atomic is None:
             return
-        gym_wrote = None  # the gym whose write this request commits, when a replica must know (read your writes)
         try:
             if not commit:
                 transaction.set_rollback(True)
             else:
                 for write in self._held_writes:  # still acting for the gym, just before the commit
                     write()
-                if replica.configured() and replica.wrote():
-                    gym_wrote = database.transaction_gym()
                 database.restore_transaction_gym(self._replaced_settings)
         except BaseException:
             transaction.set_rollback(True)  # a held write failed: nothing of the request is kept
             atomic.__exit__(None, None, None)
             raise
         atomic.__exit__(None, None, None)
-        if gym_wrote is not None and not transaction.get_connection().in_atomic_block:  # committed, not a savepoint
-            replica.note_gym_write(gym_wrote)
 
 
 class GymViewSet(GymAPIView, viewsets.GenericViewSet):

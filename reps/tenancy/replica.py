@@ -21,12 +21,12 @@ It does so only when all of these hold; otherwise the reads stay on the primary,
   before computing; a replica that missed the commit behind the last invalidation would have a stale value
   kept for the namespace's whole TTL, not only for as long as the replica lags.
 
-- for any other read, the replica has replayed the gym's own last write: a request of the gym that
-  committed a write notes where the primary's WAL then stood (note_gym_write(), in the cache for
-  GYM_WRITE_MEMORY_SECONDS), so that a lead just created is in the next page of leads. Other gyms' writes,
-  which row-level security hides anyway, do not hold the gym's reads back. When the cache cannot say (it is
-  down, or it is each process's own memory), the read waits for everything the primary had written, as a
-  fresh one does. A job's write (an import, a webhook's booking) may still show up to the lag later.
+- for any other read, the replica has replayed the gym's own last write: every service (so every write of
+  the API, the workspace, a job or a webhook) notes, once its transaction commits, where the primary's WAL
+  then stood (note_gym_write(), in Redis for GYM_WRITE_MEMORY_SECONDS, only ever raised), so that a lead just
+  created is in the next page of leads. Other gyms' writes, which row-level security hides anyway, do not
+  hold the gym's reads back. When the cache cannot say (it is down, or it is each process's own memory), the
+  read waits for everything the primary had written, as a fresh one does.
 
 Which reads: the API's lists (GymReadOnlyViewSet.list, lead search included) and the repositories'
 aggregates (lead stats and dashboard, call metrics, appointment stats; the workspace's dashboard reads the
@@ -61,12 +61,14 @@ REPLICA = "replica"
 LAG_CHECK_SECONDS = 1.0  # how long one process trusts the lag it last measured
 QUERY_CANCELED = "57014"  # a statement timeout: the same read would run as long on the primary
 
-# Seconds the replica is behind: 0 when it has replayed all it received, else how long ago the last
-# transaction it replayed committed. NULL (not streaming and nothing replayed yet, or not a replica at all)
-# counts as lagging without bound.
-LAG_SQL = ("SELECT CASE WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0"
+# Seconds the replica is behind: 0 when it has replayed all the primary had flushed a moment ago (%s, a byte
+# position), else how long ago the last transaction it replayed committed. So a replica cut off from its primary
+# (it has replayed all it received, and receives nothing more) lags from the moment the primary writes on
+# without it. NULL (nothing replayed yet, or not a replica at all) counts as lagging without bound. Then whether
+# it has replayed what this read needs (%s).
+LAG_SQL = ("SELECT CASE WHEN pg_last_wal_replay_lsn() - '0/0' >= %s THEN 0"
            " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END,"
-           " pg_last_wal_replay_lsn() >= %s::pg_lsn")
+           " pg_last_wal_replay_lsn() - '0/0' >= %s")
 
 
 @dataclass(frozen=True)
@@ -169,23 +171,16 @@ def primary_reads() -> Iterator[None]:
 GYM_WRITE_MEMORY_SECONDS = 300
 
 
-def wrote() -> bool:
-    """Whether the open transaction on the primary has written anything (one statement, in it)."""
-    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
-        written: bool = cursor.fetchone()[0]
-    return written
-
-
 def note_gym_write(gym_id: Any) -> None:
-    """Just after a request of this gym committed a write: where the primary's WAL stands now, past its commit,
-    so that the gym's next reads use the replica only once it has replayed that far (read your own writes).
-    A statement and a cache write, only with a replica; when the cache is down, the reads wait for everything.
+    """Just after a write of this gym committed (every service's, reps.tenancy.services): where the primary's
+    WAL stands now, past its commit, so that the gym's next reads use the replica only once it has replayed that
+    far (read your own writes). A statement and a cache write, only with a replica; when the cache is down, the
+    reads wait for everything.
     """
     try:
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute("SELECT pg_current_wal_insert_lsn()")
-            position = str(cursor.fetchone()[0])
+            cursor.execute("SELECT pg_current_wal_insert_lsn() - '0/0'")
+            position = int(cursor.fetchone()[0])
     except (OperationalError, InterfaceError) as error:  # the write is committed: never answer it as failed
         logger.warning("Could not note gym %s's write for the read replica (%s).", gym_id, error)
         return
@@ -193,7 +188,7 @@ def note_gym_write(gym_id: Any) -> None:
         cache.note_gym_write(gym_id, position, GYM_WRITE_MEMORY_SECONDS)
 
 
-def _gym_write(gym_id: Any, primary_lsn: str) -> str | None:
+def _gym_write(gym_id: Any, primary_lsn: int) -> int | None:
     """How far the replica must have replayed for this gym's own writes: its last noted write, None when it
     wrote nothing lately, or everything the primary had written when the cache cannot say."""
     if not cache.shared():
@@ -208,12 +203,13 @@ def _choose(gym_id: Any, fresh: bool, stack: ExitStack, replica_open: bool) -> t
     """(alias, reason): where the block reads, and why. Opens the replica's transaction on `stack` when it is
     chosen (`replica_open`: an outer block's is open already)."""
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:  # one statement in the request's own transaction
-        cursor.execute("SELECT pg_current_xact_id_if_assigned() IS NOT NULL, pg_current_wal_flush_lsn()")
+        cursor.execute("SELECT pg_current_xact_id_if_assigned() IS NOT NULL, pg_current_wal_flush_lsn() - '0/0'")
         written, primary_lsn = cursor.fetchone()
     if written:
         return DEFAULT_DB_ALIAS, "written"
+    primary_lsn = int(primary_lsn)
     # What the replica must have replayed: everything, for a value the cache keeps; else the gym's own writes.
-    needed = str(primary_lsn) if fresh else _gym_write(gym_id, str(primary_lsn))
+    needed = primary_lsn if fresh else _gym_write(gym_id, primary_lsn)
     if not replica_open:
         if not health.available():
             return DEFAULT_DB_ALIAS, "down"
@@ -230,7 +226,7 @@ def _choose(gym_id: Any, fresh: bool, stack: ExitStack, replica_open: bool) -> t
         caught_up = True
         if needed is not None or health.known_lag() is None:
             with connections[REPLICA].cursor() as cursor:
-                cursor.execute(LAG_SQL, [needed or "0/0"])
+                cursor.execute(LAG_SQL, [primary_lsn, needed or 0])
                 lag, replayed = cursor.fetchone()
             health.measured(None if lag is None else float(lag))
             caught_up = bool(replayed)

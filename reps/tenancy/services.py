@@ -29,6 +29,7 @@ from django.db import IntegrityError, models, transaction
 from reps.core.cache import affected_by, affected_by_delete, invalidate_after
 from reps.core.constraints import validation_error_of
 
+from . import replica
 from .database import gym_scope, gym_transaction, require_gym_transaction
 from .state import ALL_GYMS, ScopeError, current_gym_id, gym_id_of
 
@@ -61,7 +62,10 @@ def gym_service(function: Callable[..., Any] | None = None, *, atomic: bool = Tr
             if current is not None and current is not ALL_GYMS and current != gym_id:
                 raise ScopeError(f"{function.__qualname__} was called for gym {gym_id} inside gym {current}'s scope.")
             with gym_transaction(gym_id) if atomic else gym_scope(gym_id):
-                return function(*args, gym=gym_id, **kwargs)
+                result = function(*args, gym=gym_id, **kwargs)
+                if replica.configured():  # the gym's next reads on the replica wait for this write
+                    transaction.on_commit(lambda: replica.note_gym_write(gym_id))
+                return result
 
         SERVICES.append(run)
         return run

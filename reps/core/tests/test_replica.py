@@ -58,6 +58,11 @@ class Replica:
         with psycopg.connect(f"postgres://postgres@127.0.0.1:{self.port}/reps", autocommit=True) as connection:
             return connection.execute(statement, params).fetchall()
 
+    def execute(self, statement):
+        """A statement that returns no rows (ALTER SYSTEM)."""
+        with psycopg.connect(f"postgres://postgres@127.0.0.1:{self.port}/reps", autocommit=True) as connection:
+            connection.execute(statement)
+
 
 @pytest.fixture(scope="module")
 def stack():
@@ -324,6 +329,43 @@ def test_a_replica_lagging_within_the_limit_answers_beyond_it_the_primary_does(s
         assert call(stack, f"/api/v1/leads/{lead['id']}/", token, "DELETE")[0] == 204
 
 
+def test_a_replica_cut_off_from_its_primary_lags_from_the_primary_s_next_write(stack):
+    """It has replayed all it received and receives nothing more: measured against the primary, not itself."""
+    until_replica_answers(stack)
+    replica = stack["replica"]
+    original = replica.sql("SHOW primary_conninfo")[0][0]
+    replica.execute("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user=postgres'")
+    replica.sql("SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 20
+    while replica.sql("SELECT count(*) FROM pg_stat_wal_receiver")[0][0]:
+        assert time.monotonic() < deadline, "the replica kept streaming"
+        time.sleep(0.2)
+    try:
+        # Written on the primary without a service (as a migration or a psql session would): nobody noted it.
+        lead = stack["b"]["leads"][0]
+        with psycopg.connect(stack["env"]["DATABASE_PLATFORM_URL"], autocommit=True) as primary:
+            before = primary.execute("UPDATE leads_lead SET notes = 'cut off' WHERE id = %s"
+                                     " RETURNING (SELECT notes FROM leads_lead WHERE id = %s)", [lead, lead]).fetchone()[0]
+        deadline = time.monotonic() + MAX_LAG + 10
+        while True:
+            status, body, answered = answered_by(stack, "/api/v1/leads/?page_size=50", stack["b"]["token"])
+            if answered == {("primary", "lagging"): 1}:
+                break
+            assert answered == {("replica", "ok"): 1} and time.monotonic() < deadline, answered
+            time.sleep(0.3)
+        assert replica_lag(stack) > MAX_LAG
+        status, detail = call(stack, f"/api/v1/leads/{lead}/", stack["b"]["token"])
+        assert detail["notes"] == "cut off"
+    finally:
+        quoted = original.replace("'", "''")
+        replica.execute(f"ALTER SYSTEM SET primary_conninfo = '{quoted}'")
+        replica.sql("SELECT pg_reload_conf()")
+        with psycopg.connect(stack["env"]["DATABASE_PLATFORM_URL"], autocommit=True) as primary:
+            primary.execute("UPDATE leads_lead SET notes = %s WHERE id = %s", [before, lead])
+    until_replayed(stack)
+    until_replica_answers(stack)
+
+
 def test_with_the_replica_stopped_the_primary_answers_until_it_is_back(stack):
     until_replica_answers(stack)
     token = stack["b"]["token"]
@@ -354,10 +396,12 @@ def test_with_the_replica_stopped_the_primary_answers_until_it_is_back(stack):
 
 def test_the_replica_script_makes_a_replica_once_letting_replication_in_first(stack):
     """scripts/replica.sh against a primary whose pg_hba.conf has no replication line: it adds one, copies the
-    primary, starts the replica; run again, it finds it running; REPLICA_REMOVE=1 takes it and its slot away."""
+    primary, starts the replica; run again, it finds it running; REPLICA_REMOVE=1 takes it away with the line."""
     primary = stack["primary"]
     hba = primary.data / "pg_hba.conf"
-    hba.write_text("".join(line for line in hba.read_text().splitlines(True) if "replication" not in line))
+    original = hba.read_text()
+    without_replication = "".join(line for line in original.splitlines(True) if "replication" not in line)
+    hba.write_text(without_replication)
     primary.run("pg_ctl", "-D", primary.data, "reload")
     port, target = free_port(), primary.root / "script-replica"
     env = {**os.environ, "DATABASE_URL": stack["env"]["DATABASE_URL"], "REPLICA_PORT": str(port),
@@ -371,7 +415,7 @@ def test_the_replica_script_makes_a_replica_once_letting_replication_in_first(st
 
     try:
         first = run()
-        assert f"Added 'host replication all 127.0.0.1/32 trust' to {hba}" in first
+        assert f"Added 'host replication postgres 127.0.0.1/32 trust' to {hba}" in first
         assert f"answers at 127.0.0.1:{port}" in first and f"127.0.0.1:{port}/reps" in first
         with psycopg.connect(f"postgres://reps_app@127.0.0.1:{port}/reps") as replica:
             assert replica.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
@@ -379,8 +423,12 @@ def test_the_replica_script_makes_a_replica_once_letting_replication_in_first(st
         assert "Copying" not in again and "Starting" not in again and f"answers at 127.0.0.1:{port}" in again
     finally:
         removed = run(REPLICA_REMOVE="1")
+        after = hba.read_text()
+        hba.write_text(original)  # the module's own replica may have to connect again
+        primary.run("pg_ctl", "-D", primary.data, "reload")
     assert "Removed" in removed and not target.exists()
-    with psycopg.connect(stack["env"]["DATABASE_PLATFORM_URL"]) as connection:
+    assert after.rstrip() == without_replication.rstrip()  # the line it added, and only it, is gone
+    with psycopg.connect(stack["env"]["DATABASE_PLATFORM_URL"]) as connection:  # no slot keeps WAL for it
         assert connection.execute("SELECT count(*) FROM pg_replication_slots").fetchone()[0] == 0
 
 

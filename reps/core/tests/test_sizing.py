@@ -51,7 +51,7 @@ def pool_of(settings_module):
 
 
 def test_the_pool_follows_the_worker_threads_by_default(fresh_settings):
-    assert pool_of(fresh_settings()) == (2, 4)  # gunicorn.conf.py's default of 4 threads
+    assert pool_of(fresh_settings()) == (2, 10)  # outside gunicorn (it sets WEB_THREADS): psycopg's 10
     assert pool_of(fresh_settings(WEB_THREADS="7")) == (2, 7)
     assert pool_of(fresh_settings(WEB_THREADS="1")) == (1, 1)  # never a minimum above the maximum
 
