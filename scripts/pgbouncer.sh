@@ -15,9 +15,11 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 if [ "${1:-}" = --url ]; then
-  python3 - "$2" "${PGBOUNCER_PORT:-6432}" <<'PY'
+  python3 - "${2:-}" "${PGBOUNCER_PORT:-6432}" <<'PY'
 import sys
 from urllib.parse import urlsplit
+if not sys.argv[1]:
+    sys.exit()  # no URL (DATABASE_PLATFORM_URL unset): none through PgBouncer either
 url, port = urlsplit(sys.argv[1]), sys.argv[2]
 login = url.netloc.rpartition("@")[0]
 print(url._replace(netloc=f"{login}@127.0.0.1:{port}" if login else f"127.0.0.1:{port}").geturl())

@@ -36,6 +36,18 @@ def as_application_role() -> Iterator[None]:
     afterwards, to check what was written.
     """
     assert not connection.in_atomic_block, "use @pytest.mark.django_db(transaction=True)"
+    if "pool" not in connection.settings_dict["OPTIONS"]:
+        # Without Django's pool (behind PgBouncer, DB_POOL=0): log in as it, as the production server does. A
+        # session's SET ROLE would not hold there: each transaction may get another server connection.
+        user = connection.settings_dict["USER"]
+        connection.close()
+        connection.settings_dict["USER"] = settings.DATABASE_APP_ROLE
+        try:
+            yield
+        finally:
+            connection.close()
+            connection.settings_dict["USER"] = user
+        return
     with connection.cursor() as cursor:
         cursor.execute(f"SET ROLE {settings.DATABASE_APP_ROLE}")
     try:
