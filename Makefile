@@ -26,7 +26,7 @@ else
 THROUGH_PGBOUNCER = DB_POOL=$${DB_POOL:-1}
 endif
 
-.PHONY: run serve worker beat test e2e chromium fuzz bench bench-jobs setup venv services migrate demo check
+.PHONY: run serve worker beat test e2e chromium fuzz bench bench-jobs bench-servers setup venv services migrate demo check
 
 # The development server, and the job engine's worker with beat beside it (scripts/run-dev.sh).
 run: setup demo
@@ -112,6 +112,13 @@ bench-jobs: venv services
 	$(BENCH_ENV) scripts/services.sh
 	$(BENCH_ENV) $(PY) manage.py migrate --noinput -v0
 	$(BENCH_ENV) $(PY) manage.py bench_jobs $(BENCH_JOBS_ARGS)
+
+# Throughput with 1 and 2 app servers (one gunicorn process each), direct and through PgBouncer, under wrk: the
+# lead list and the stats of the largest generated gym (make bench generates it), 20 s each (about 4 minutes).
+bench-servers: venv services
+	$(BENCH_ENV) scripts/services.sh
+	$(BENCH_ENV) $(PY) manage.py migrate --noinput -v0
+	$(BENCH_ENV) $(PY) manage.py bench_servers $(BENCH_SERVERS_ARGS)
 
 setup: venv services migrate
 

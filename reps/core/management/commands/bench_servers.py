@@ -5,7 +5,8 @@ Each instance is one Python process (WEB_CONCURRENCY=1, WEB_THREADS=4): on a mac
 processes per instance would already use every core and hide what a second instance adds. wrk (C, one event
 loop per thread) makes the load, so the load generator is not capped by this process's GIL: each wrk thread
 talks to one instance, the threads dealt to the instances in turn, with a fixed number of connections in all.
-With DATABASE_REPLICA_URL set, the replica's replay lag is sampled every half second during each load.
+With DATABASE_REPLICA_URL set, the servers read on the replica, and during each load 50 updates a second are
+written on the primary while the replica's lag behind it is sampled every half second.
 
 Run `manage.py generate_data` first (`make bench` does). Prints a table and writes JSON (bench/servers.json).
 """
@@ -40,9 +41,9 @@ from reps.core.management.commands.generate_data import NAMESPACE
 
 REQUESTS = {"lead list": "/api/v1/leads/?pagination=cursor", "stats": "/api/v1/leads/stats/"}
 CONFIGURATIONS = [(1, False), (2, False), (1, True), (2, True)]  # (app servers, through PgBouncer)
-# The replica's replay lag in seconds: 0 when it has replayed all it received (an idle primary sends nothing,
-# and now() - last replay would grow without any lag), NULL when it is not streaming.
-LAG_SQL = ("SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+# The replica's replay lag in seconds, against the primary's position (%s, read just before): 0 when it has
+# replayed that far, else how long ago the last transaction it replayed committed; NULL when it replays nothing.
+LAG_SQL = ("SELECT CASE WHEN pg_last_wal_replay_lsn() - '0/0' >= %s THEN 0"
            " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END")
 
 # Each wrk thread gets one instance's address (wrk's own scripts/addr.lua way), in turn; done() prints the
@@ -112,40 +113,73 @@ def process_cpu(pids: list[int]) -> float:
     return seconds
 
 
+def postgres_cpu() -> float:
+    """CPU seconds used so far by every PostgreSQL server process on this machine (the primary's and a local
+    replica's backends, Linux): what the database spends on the requests, beside what the app servers spend."""
+    seconds = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, _, rest = stat.read_text().partition(") ")
+            if name.endswith("(postgres"):
+                fields = rest.split()
+                # utime + stime, and cutime + cstime: what its children that ended used (the postmaster's
+                # backends that closed during the load)
+                seconds += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return seconds
+
+
 def database_url(db: dict[str, Any], host: str | None = None, port: int | None = None) -> str:
     return (f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host or db['HOST'] or '127.0.0.1'}:"
             f"{port or db['PORT'] or 5432}/{db['NAME']}")
 
 
 class ReplicaLag:
-    """Samples the replica's replay lag every half second in a thread (it only waits on the replica)."""
+    """During a load, writes on the primary (WRITES_PER_SECOND updates of the gym's leads, as staff and jobs would:
+    a read-only load gives the replica nothing to replay) and samples the replica's lag every half second."""
 
-    def __init__(self, url: str) -> None:
-        self.url, self.unknown = url, 0
+    WRITES_PER_SECOND = 50
+
+    def __init__(self, replica_url: str, primary_url: str, gym_id: Any) -> None:
+        self.replica_url, self.primary_url, self.gym_id, self.unknown, self.writes = replica_url, primary_url, gym_id, 0, 0
         self.samples: list[float] = []
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.threads = [threading.Thread(target=self.sample, daemon=True), threading.Thread(target=self.write, daemon=True)]
 
-    def run(self) -> None:
-        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as replica:
+    def sample(self) -> None:
+        with psycopg.connect(self.replica_url, autocommit=True, connect_timeout=5) as replica, \
+                psycopg.connect(self.primary_url, autocommit=True, connect_timeout=5) as primary:
             while not self.stop.is_set():
-                value = replica.execute(LAG_SQL).fetchone()[0]  # type: ignore[index]
+                position = primary.execute("SELECT pg_current_wal_lsn() - '0/0'").fetchone()[0]  # type: ignore[index]
+                value = replica.execute(LAG_SQL, [position]).fetchone()[0]  # type: ignore[index]
                 if value is None:
                     self.unknown += 1
                 else:
                     self.samples.append(float(value))
                 self.stop.wait(0.5)
 
+    def write(self) -> None:
+        with psycopg.connect(self.primary_url, autocommit=True, connect_timeout=5) as primary:
+            ids = [row[0] for row in primary.execute("SELECT id FROM leads_lead WHERE gym_id = %s LIMIT 1000",
+                                                     [self.gym_id]).fetchall()]
+            while ids and not self.stop.is_set():
+                primary.execute("UPDATE leads_lead SET updated_at = now() WHERE id = %s", [ids[self.writes % len(ids)]])
+                self.writes += 1
+                self.stop.wait(1 / self.WRITES_PER_SECOND)
+
     def __enter__(self) -> "ReplicaLag":
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
-        self.thread.join(timeout=10)
+        for thread in self.threads:
+            thread.join(timeout=10)
 
     def summary(self) -> dict[str, Any]:
-        return {"samples": len(self.samples), "not_streaming": self.unknown,
+        return {"samples": len(self.samples), "not_replaying": self.unknown, "writes": self.writes,
                 "max_s": max(self.samples) if self.samples else None,
                 "median_s": statistics.median(self.samples) if self.samples else None}
 
@@ -167,7 +201,7 @@ class Command(BaseCommand):
         if gym is None or user is None:
             raise CommandError("No generated data in this database: run `make bench` (it generates it) or "
                                "`manage.py generate_data`.")
-        self.wrk = wrk_binary()
+        self.wrk, self.gym = wrk_binary(), gym
         self.seconds, self.connections = seconds, connections
         self.replica_url = getattr(settings, "DATABASE_REPLICA_URL", "") or os.environ.get("DATABASE_REPLICA_URL", "")
         self.tmp = Path(tempfile.mkdtemp(prefix="reps-bench-servers-"))
@@ -233,7 +267,8 @@ class Command(BaseCommand):
                 self.warm_up(port)
             results = []
             for request, path in REQUESTS.items():
-                with ReplicaLag(self.replica_url) if self.replica_url else _NoReplica() as lag:
+                with (ReplicaLag(self.replica_url, database_url(db), self.gym.pk) if self.replica_url
+                      else _NoReplica()) as lag:
                     figures = self.load(ports, path, [process.pid for _, process in instances])
                 results.append({"request": request, "path": path, "servers": servers, "pgbouncer": pgbouncer,
                                 **figures, "replica_lag": lag.summary()})
@@ -273,7 +308,7 @@ class Command(BaseCommand):
         script = self.tmp / "spread.lua"
         script.write_text(WRK_SCRIPT % {"ports": ", ".join(map(str, ports))})
         threads = max(2, len(ports))  # the same wrk for one and two servers: two threads, one per server at two
-        busy, total, app = *cpu_times(), process_cpu(pids)
+        busy, total, app, database = *cpu_times(), process_cpu(pids), postgres_cpu()
         run = subprocess.run(
             [self.wrk, f"-t{threads}", f"-c{self.connections}", f"-d{self.seconds}s", "--timeout", "10s",
              "-s", str(script), "-H", f"Authorization: Token {self.token}", f"http://127.0.0.1:{ports[0]}{path}"],
@@ -288,6 +323,8 @@ class Command(BaseCommand):
         # What one request costs the app servers in CPU: 1000 / this is what one process could serve with a core
         # of its own, whatever else runs on the machine.
         figures["app_cpu_ms"] = (process_cpu(pids) - app) * 1000 / max(1, figures["requests"])
+        # And the database's (every PostgreSQL process here, a local replica's too).
+        figures["db_cpu_ms"] = (postgres_cpu() - database) * 1000 / max(1, figures["requests"])
         figures["rps"] = figures["requests"] / figures["seconds"]
         figures["per_instance"] = [figures["per_instance"].get(str(port), 0) for port in ports]
         return figures
@@ -298,10 +335,11 @@ class Command(BaseCommand):
         self.stdout.write(f"\nThe largest gym: {leads:,} leads, {calls:,} calls (all gyms: {all_leads:,} leads). "
                           f"{self.connections} connections, {self.seconds} s a run; medians of {rounds} round(s). x1: requests/s "
                           "beside one server's; CPU: the whole machine's busy share during the load; app CPU: the app "
-                          "servers' CPU ms per request; the stats "
+                          "servers' CPU ms per request; DB CPU: PostgreSQL's; the stats "
                           "are the cached path (Redis) once warm.")
         self.stdout.write(f"{'request':<10}{'servers':>8}  {'database':<10}{'req/s':>8}{'x1':>6}{'median':>9}{'p95':>9}"
-                          f"{'errors':>8}{'CPU':>6}{'app CPU':>9}  {'per server':<14}{'replica lag max/median s':<26}")
+                          f"{'errors':>8}{'CPU':>6}{'app CPU':>9}{'DB CPU':>8}  {'per server':<14}"
+                          f"{'replica lag max/median s':<26}")
         table: list[dict[str, Any]] = []
         for request in REQUESTS:
             for servers, pgbouncer in CONFIGURATIONS:
@@ -315,6 +353,7 @@ class Command(BaseCommand):
                        "errors": sum(sum(run["errors"].values()) for run in mine),
                        "cpu_busy": statistics.median(run["cpu_busy"] or 0 for run in mine),
                        "app_cpu_ms": statistics.median(run["app_cpu_ms"] for run in mine),
+                       "db_cpu_ms": statistics.median(run.get("db_cpu_ms", 0) for run in mine),
                        "per_instance": [sum(counts) for counts in zip(*(run["per_instance"] for run in mine),
                                                                       strict=True)],
                        "replica_lag_max_s": max((lag["max_s"] for lag in lags), default=None),
@@ -324,12 +363,12 @@ class Command(BaseCommand):
                 row["vs_one_server"] = row["rps"] / one["rps"] if one and one["rps"] else 1.0
                 table.append(row)
                 lag = (f"{row['replica_lag_max_s']:.2f} / {row['replica_lag_median_s']:.2f}" if lags
-                       else "no replica configured" if not self.replica_url else "not streaming")
+                       else "no replica configured" if not self.replica_url else "not replaying")
                 share = "/".join(f"{count / max(1, sum(row['per_instance'])):.0%}" for count in row["per_instance"])
                 self.stdout.write(
                     f"{request:<10}{servers:>8}  {'PgBouncer' if pgbouncer else 'direct':<10}{row['rps']:>8.0f}"
                     f"{row['vs_one_server']:>5.2f}x{row['median_ms']:>9.1f}{row['p95_ms']:>9.1f}{row['errors']:>8}{row['cpu_busy']:>6.0%}"
-                    f"{row['app_cpu_ms']:>9.1f}  "
+                    f"{row['app_cpu_ms']:>9.1f}{row['db_cpu_ms']:>8.1f}  "
                     f"{share:<14}{lag:<26}")
         path = Path(settings.BASE_DIR) / output
         path.parent.mkdir(parents=True, exist_ok=True)
