@@ -72,14 +72,18 @@ def running(command, env, log):
         process.wait(timeout=60)
 
 
+MAKE_USER = ("from gyms.services import create_gym; from accounts.models import User, Role; "
+             "from accounts.models import ApiToken; g = create_gym(name='Load'); "
+             "u = User.objects.create_user('load@example.com', None, gym=g, role=Role.objects.get(name='manager')); "
+             "print(ApiToken.objects.create(user=u, name='load')[1])")
+
+
 @pytest.fixture(scope="module", params=["direct", "pgbouncer"])
 def stack(request):
     cluster, redis = Cluster(), Redis()
     cluster.start()
     redis.start()
     bouncer = PgBouncer(cluster, pool_size=10, query_wait_timeout=5) if request.param == "pgbouncer" else None
-    if bouncer:
-        bouncer.start()
     env = {
         **os.environ,
         "REPS_ENV": "production", "SECRET_KEY": "test-" + "k" * 60, "ALLOWED_HOSTS": "127.0.0.1",
@@ -90,18 +94,16 @@ def stack(request):
         # Every import is a job; a job the broker lost is handed out again within seconds.
         "LEAD_IMPORT_ASYNC_ROWS": "1", "LEAD_IMPORT_SWEEP_SECONDS": "1", "LEAD_IMPORT_STALE_SECONDS": "10",
     }
-    subprocess.run([str(cluster.bin / "createdb"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
-                    "reps"], check=True, timeout=60)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE, env=env, check=True,
-                   timeout=180)
-    make_user = ("from gyms.services import create_gym; from accounts.models import User, Role; "
-                 "from accounts.models import ApiToken; g = create_gym(name='Load'); "
-                 "u = User.objects.create_user('load@example.com', None, gym=g, role=Role.objects.get(name='manager')); "
-                 "print(ApiToken.objects.create(user=u, name='load')[1])")
-    token = platform_shell(env, make_user)
     log = open(cluster.root / "processes.log", "w")  # removed with the cluster
     celery = str(Path(sys.executable).parent / "celery")
-    try:
+    try:  # whatever fails from here, nothing is left running
+        if bouncer:
+            bouncer.start()
+        subprocess.run([str(cluster.bin / "createdb"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
+                        "reps"], check=True, timeout=60)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE, env=env, check=True,
+                       timeout=180)
+        token = platform_shell(env, MAKE_USER)
         with contextlib.ExitStack() as processes:
             urls = [processes.enter_context(gunicorn_running(
                 {**env, "BIND": f"127.0.0.1:{free_port()}", "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(

@@ -74,19 +74,31 @@ def fifty_gyms():
     cluster = Cluster()
     cluster.start()
     bouncer = PgBouncer(cluster, pool_size=SERVER_CONNECTIONS)
-    bouncer.start()
     metrics_dir, port = tempfile.mkdtemp(prefix="reps-metrics-"), free_port()
     env = {**os.environ, "REPS_ENV": "production", "SECRET_KEY": "test-" + "k" * 60, "ALLOWED_HOSTS": "127.0.0.1",
            "SECURE_SSL_REDIRECT": "0", **bouncer.logins(), "REDIS_URL": "redis://127.0.0.1:6379/13",
            # 16 threads share the 2 server connections.
            "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "WEB_THREADS": "8",
            "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "LOG_LEVEL": "WARNING"}
-    subprocess.run([str(cluster.bin / "createdb"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
-                    "reps"], check=True, timeout=60)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE, env=env, check=True,
-                   timeout=300)
-    # Gym n has n % 4 + 1 leads named after it, and a no-show grace of 10 + n minutes.
-    make_gyms = f"""
+    log = open(cluster.root / "gunicorn.log", "w+")
+    try:  # whatever fails from here, nothing is left running
+        bouncer.start()
+        subprocess.run([str(cluster.bin / "createdb"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
+                        "reps"], check=True, timeout=60)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE, env=env, check=True,
+                       timeout=300)
+        gyms = json.loads(platform_shell(env, MAKE_GYMS))
+        with gunicorn_running(env, log) as url:
+            yield {"url": url, "gyms": gyms, "bouncer": bouncer, "cluster": cluster, "log": log}
+    finally:
+        log.close()
+        bouncer.stop()
+        cluster.remove()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+# Gym n has n % 4 + 1 leads named after it, and a no-show grace of 10 + n minutes.
+MAKE_GYMS = f"""
 import json
 from accounts.models import ApiToken, Role, User
 from gyms.models import GymSettings
@@ -106,16 +118,6 @@ with all_gyms():
         gyms.append({{"n": n, "name": gym.name, "token": ApiToken.objects.create(user=user, name="t")[1]}})
 print(json.dumps(gyms, separators=(",", ":")))
 """
-    gyms = json.loads(platform_shell(env, make_gyms))
-    log = open(cluster.root / "gunicorn.log", "w+")
-    try:
-        with gunicorn_running(env, log) as url:
-            yield {"url": url, "gyms": gyms, "bouncer": bouncer, "cluster": cluster, "log": log}
-    finally:
-        log.close()
-        bouncer.stop()
-        cluster.remove()
-        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def call(url, token, method="GET", body=None):
