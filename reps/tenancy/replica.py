@@ -47,12 +47,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections, transaction
 
 from reps.core import cache
 from reps.core.metrics import DB_READS, DB_REPLICA_LAG
 
-from .database import set_transaction_gym, transaction_gym
+from .database import connection_failed, set_transaction_gym, transaction_gym
 from .state import on_platform_database
 
 logger = logging.getLogger("reps.replica")
@@ -268,8 +268,9 @@ def on_replica(function: Function, *, fresh: bool = False) -> Function:
         try:
             with replica_reads(fresh) as alias:
                 return function(*args, **kwargs)
-        except (OperationalError, InterfaceError) as error:
-            if alias != REPLICA or getattr(error.__cause__, "sqlstate", None) == QUERY_CANCELED:
+        except DatabaseError as error:
+            if (alias != REPLICA or not connection_failed(error)
+                    or getattr(error.__cause__, "sqlstate", None) == QUERY_CANCELED):
                 raise
             health.failed(error)
             DB_READS.labels("primary", "failed").inc()
