@@ -177,7 +177,7 @@ def _generation_key(namespace: str, gym_id: uuid.UUID) -> str:
 def _increment(keys: list[str]) -> None:
     """INCR each key: one pipelined round trip on Redis, Django's cache API on other backends."""
     backend = caches["default"]
-    if type(backend).__module__.startswith("django_redis"):
+    if shared():
         pipeline = get_redis_connection("default").pipeline(transaction=False)
         for key in keys:
             pipeline.incr(backend.make_key(key))

@@ -179,6 +179,17 @@ def until_replica_answers(stack, deadline_seconds=30):
     pytest.fail(f"the replica did not answer again: {answered}")
 
 
+def until_lagging(stack, token):
+    """Ask for a list until the replica lags past MAX_LAG and the primary answers; until then the replica does."""
+    deadline = time.monotonic() + MAX_LAG + 10
+    while True:
+        status, body, answered = answered_by(stack, "/api/v1/leads/?page_size=50", token)
+        if answered == {("primary", "lagging"): 1}:
+            return body
+        assert answered == {("replica", "ok"): 1} and time.monotonic() < deadline, answered
+        time.sleep(0.3)
+
+
 def until_replayed(stack):
     """Wait until the replica has replayed all the primary has written so far."""
     with psycopg.connect(stack["env"]["DATABASE_PLATFORM_URL"], autocommit=True) as primary:
@@ -308,13 +319,7 @@ def test_a_replica_lagging_within_the_limit_answers_beyond_it_the_primary_does(s
         assert answered == {("primary", "behind"): 1} and sum(stats.values()) == len(stack["a"]["leads"]) + 2
 
         # Beyond it (the replica last replayed a commit more than MAX_LAG seconds ago): the primary, for every gym.
-        deadline = time.monotonic() + MAX_LAG + 10
-        while True:
-            status, body, answered = answered_by(stack, "/api/v1/leads/?page_size=50", stack["b"]["token"])
-            if answered == {("primary", "lagging"): 1}:
-                break
-            assert answered == {("replica", "ok"): 1} and time.monotonic() < deadline, answered
-            time.sleep(0.3)
+        until_lagging(stack, stack["b"]["token"])
         status, body, answered = answered_by(stack, "/api/v1/leads/?page_size=50", token)
         assert answered == {("primary", "lagging"): 1} and second["id"] in {row["id"] for row in body["results"]}
         assert replica_lag(stack) > MAX_LAG
@@ -346,13 +351,7 @@ def test_a_replica_cut_off_from_its_primary_lags_from_the_primary_s_next_write(s
         with psycopg.connect(stack["env"]["DATABASE_PLATFORM_URL"], autocommit=True) as primary:
             before = primary.execute("UPDATE leads_lead SET notes = 'cut off' WHERE id = %s"
                                      " RETURNING (SELECT notes FROM leads_lead WHERE id = %s)", [lead, lead]).fetchone()[0]
-        deadline = time.monotonic() + MAX_LAG + 10
-        while True:
-            status, body, answered = answered_by(stack, "/api/v1/leads/?page_size=50", stack["b"]["token"])
-            if answered == {("primary", "lagging"): 1}:
-                break
-            assert answered == {("replica", "ok"): 1} and time.monotonic() < deadline, answered
-            time.sleep(0.3)
+        until_lagging(stack, stack["b"]["token"])
         assert replica_lag(stack) > MAX_LAG
         status, detail = call(stack, f"/api/v1/leads/{lead}/", stack["b"]["token"])
         assert detail["notes"] == "cut off"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.models import Q
@@ -44,7 +44,7 @@ from leads.choices import LeadStatus
 from leads.models import Lead
 from leads.querysets import CachedLeadRepository, LeadRepository
 from leads.services import change_lead_status, create_lead, update_lead
-from reps.core.cache import everything, invalidate
+from reps.core.cache import everything, invalidate, shared
 from reps.core.management.commands.generate_data import NAMESPACE
 from reps.core.pagination import encode_cursor
 from reps.tenancy.database import gym_scope
@@ -63,6 +63,17 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def answers_livez(port, tries=100):
+    """Whether a server on this port answered /livez within `tries` fifths of a second (it is starting)."""
+    for _ in range(tries):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1)
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
 
 
 def statements():
@@ -96,7 +107,7 @@ class Command(BaseCommand):
                             help=f"Run only these groups of scenarios: {', '.join(GROUPS)}.")
 
     def handle(self, *args, runs, seed, http_seconds, output, only, **options):
-        if not type(caches["default"]).__module__.startswith("django_redis"):
+        if not shared():
             raise CommandError("The benchmark needs Redis: set REDIS_URL.")
         gym = Gym.objects.filter(pk=uuid.uuid5(NAMESPACE, f"{seed}-0")).first()
         if gym is None:
@@ -400,12 +411,7 @@ class Command(BaseCommand):
         token = self.token
         url = f"http://127.0.0.1:{port}/api/v1/leads/?pagination=cursor"
         try:
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
+            answers_livez(port)
             latencies, stop = [], time.monotonic() + seconds
             errors: list[Any] = [0]
 

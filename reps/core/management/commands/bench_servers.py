@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -36,7 +35,7 @@ from accounts.models import ApiToken, User
 from calls.models import CallLog
 from gyms.models import Gym
 from leads.models import Lead
-from reps.core.management.commands.bench import free_port
+from reps.core.management.commands.bench import answers_livez, free_port
 from reps.core.management.commands.generate_data import NAMESPACE
 
 REQUESTS = {"lead list": "/api/v1/leads/?pagination=cursor", "stats": "/api/v1/leads/stats/"}
@@ -287,13 +286,7 @@ class Command(BaseCommand):
 
     def warm_up(self, port: int) -> None:
         """Wait for the server, then load every request a few times (imports, pools, the stats' cache)."""
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
+        if not answers_livez(port, tries=150):
             raise CommandError(f"gunicorn on port {port} did not start: {(self.tmp / f'gunicorn-{port}.log').read_text()}")
         for path in REQUESTS.values():
             for _ in range(5):
