@@ -1,10 +1,9 @@
 from typing import Any, ClassVar
 
-from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models import F, Q
-from django.db.models.functions import Lower, Upper
+from django.db.models import Q
+from django.db.models.functions import Lower
 
 from reps.core.models import TenantModel, phone_check, same_gym_key
 from reps.tenancy.queryset import TenantManager
@@ -72,15 +71,9 @@ class Lead(TenantModel):
             # Newest first down to the id that breaks ties: numbered and cursor pages walk it without a sort,
             # and deep pages read their ids from it alone.
             models.Index(fields=["gym", "-created_at", "-id"], name="lead_gym_created_id_idx"),
-            # search(): substring matches through trigrams (icontains is UPPER(col) LIKE UPPER(%s)), the gym
-            # first (btree_gin): a fragment's matches are the gym's own, not every gym's to be sifted (on
-            # 200 gyms' million leads, "smi" read 18,937 matches for the gym's 2,022: 7.7 -> 4.1 ms). For
-            # a common fragment's newest few the planner may walk the gym's newest leads instead
-            # (lead_gym_created_id_idx). Without a gym (the platform's admin) the trigrams still serve.
-            GinIndex(F("gym"), OpClass(Upper("first_name"), name="gin_trgm_ops"), name="lead_gym_first_name_trgm_idx"),
-            GinIndex(F("gym"), OpClass(Upper("last_name"), name="gin_trgm_ops"), name="lead_gym_last_name_trgm_idx"),
-            GinIndex(F("gym"), OpClass(Upper("email"), name="gin_trgm_ops"), name="lead_gym_email_trgm_idx"),
-            GinIndex(F("gym"), OpClass(F("phone"), name="gin_trgm_ops"), name="lead_gym_phone_trgm_idx"),
+            # search(): lead_search_keys_idx and lead_platform_search_keys_idx, trigram keys of one gym's leads
+            # (or of every gym, for the platform), made in leads migration 0010 (expression indexes on its
+            # functions).
             # lead_dashboard(): conversion by source and counts by status from the index alone.
             models.Index(fields=["gym", "source", "status"], name="lead_gym_source_status_idx"),
         ]

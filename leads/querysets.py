@@ -7,9 +7,11 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.lookups import DataContains
 from django.core.exceptions import ValidationError
 from django.db import connections
-from django.db.models import F, Prefetch, Q
+from django.db.models import BigIntegerField, BooleanField, F, Func, Prefetch, Q, TextField, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.query import ModelIterable
 
@@ -30,6 +32,18 @@ LEAD_DASHBOARD = cache.namespace("lead_dashboard", 300)
 
 
 MAX_SEARCH_WORDS, MAX_SEARCH_CHARACTERS = 10, 200
+# The expression of lead_platform_search_keys_idx (leads migration 0010), written as the index has it.
+SEARCH_KEYS_FIELD: Any = ArrayField(BigIntegerField())
+PLATFORM_SEARCH_KEYS = Func(Value(None), F("first_name"), F("last_name"), F("email"), F("phone"),
+                            function="reps_lead_search_keys", output_field=SEARCH_KEYS_FIELD)
+
+
+class IdIn(Func):
+    """`id = ANY(ids::uuid[])`: a row's id among an array's, given as its text (one parameter, however many)."""
+
+    template = "(%(expressions)s::uuid[]))"
+    arg_joiner = " = ANY("
+    output_field = BooleanField()
 
 
 class SearchTooLong(InvalidQuery):
@@ -84,21 +98,34 @@ class LeadQuerySet(TenantQuerySet):
         clauses = self._search_clauses((query or "").strip())
         if not clauses or not all(clauses):
             return self.none()
-        if transaction_gym() is not None:
-            # Under row-level security a LIKE on leads_lead cannot use the trigram indexes (it is not
-            # leakproof, so it may only run after the policy, row by row). The database's reps_lead_matches()
-            # runs it as the table's owner, for the transaction's gym only (leads migration 0006); the terms
-            # go to it as data, never as SQL.
-            return self.filter(pk__in=RawSQL("SELECT id FROM reps_lead_matches(%s::jsonb, %s) AS id",
-                                             [json.dumps(clauses), limit]))
+        if transaction_gym(self.db) is not None:
+            # Under row-level security a LIKE on leads_lead cannot use an index (it is not leakproof, so it
+            # may only run after the policy, row by row). The database's reps_lead_matches() runs it as the
+            # table's owner, for the transaction's gym only, on that gym's trigram keys (leads migrations
+            # 0006, 0010); the terms go to it as data, never as SQL. Its ids are read first, as one array,
+            # and the rows asked for by that array: a set-returning function's size is a guess to the
+            # planner, and on stale statistics (a gym just imported) it joined every match to every lead
+            # of the gym (2,250 leads: 210 ms, growing with the square); an array of known length is
+            # looked up by id, or hashed.
+            with connections[self.db].cursor() as cursor:
+                cursor.execute("SELECT count(*), array_agg(id)::text FROM reps_lead_matches(%s::jsonb, %s) AS id",
+                               [json.dumps(clauses), limit])
+                found, ids = cursor.fetchone()
+            return self.filter(IdIn(F("pk"), Value(ids, output_field=TextField()))) if found else self.none()
         # No gym's transaction: a login that row-level security does not apply to (the platform's, a
-        # shell) reads the table itself, indexes and all; the application's own login sees no rows here.
+        # shell) reads the table itself, through the trigram keys of every gym (lead_platform_search_keys_idx);
+        # the application's own login sees no rows here.
         condition = Q()
         for clause in clauses:
-            alternatives = Q()
+            keys, likes = Q(), Q()
             for column, text in clause:
-                alternatives |= Q(**{f"{column}__{'contains' if column == 'phone' else 'icontains'}": text})
-            condition &= alternatives
+                keys |= Q(DataContains(PLATFORM_SEARCH_KEYS, RawSQL(
+                    "reps_search_keys(NULL, %s::text[], %s::text[])", [[column], [text]], SEARCH_KEYS_FIELD)))
+                likes |= Q(**{f"{column}__{'contains' if column == 'phone' else 'icontains'}": text})
+            # (keys and likes): a LIKE's match has the keys, so that is the likes alone, with the keys'
+            # index scan to find them (see migration 0010); a fragment without a three-letter run has none.
+            has_keys = all(re.search(r"[^\W_]{3}", text) for _, text in clause)
+            condition &= (keys & likes) if has_keys else likes
         matches = self.filter(condition)
         return matches if limit is None else self.filter(
             pk__in=matches.order_by("-created_at", "-id").values("id")[:limit])

@@ -12,7 +12,7 @@ import zoneinfo
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from faker import Faker
 
@@ -109,6 +109,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"{spec['name']}: created with {leads} leads.")
             for role in RoleName.values:
                 logins.append((f"{spec['name']} {role}", f"{role}@{spec['domain']}", STAFF_PASSWORD))
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # statistics for the planner: autovacuum may not have seen the new rows yet
 
         self.stdout.write("\nDemo logins:")
         for who, email, password in logins:
