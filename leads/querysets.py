@@ -120,7 +120,7 @@ class LeadQuerySet(TenantQuerySet):
             keys, likes = Q(), Q()
             for column, text in clause:
                 keys |= Q(DataContains(PLATFORM_SEARCH_KEYS, RawSQL(
-                    "reps_search_keys(NULL, %s::text[], %s::text[])", [[column], [text]], SEARCH_KEYS_FIELD)))
+                    "reps_search_fragment_keys(NULL, %s, %s)", [column, text], SEARCH_KEYS_FIELD)))
                 likes |= Q(**{f"{column}__{'contains' if column == 'phone' else 'icontains'}": text})
             # (keys and likes): a LIKE's match has the keys, so that is the likes alone, with the keys'
             # index scan to find them (see migration 0010); a fragment without a three-letter run has none.

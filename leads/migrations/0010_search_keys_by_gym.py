@@ -5,11 +5,12 @@ posting list of "owa" with every gym's leads in it, and the pending list of rece
 (GIN's fastupdate), so its time grew with gym B's matches (issue 20: 0.3 -> 4.8 ms with 20,000 of gym B's
 leads named Kowalczyk, none of gym A's). Here each key is a hash of (gym, column, trigram):
 
-- reps_search_keys(gym, columns, texts): the keys of each text for its column, from the trigrams that lie
-  inside its words (pg_trgm's show_trgm, less those padded with spaces at a word's edge). A fragment found in
-  a value has its words inside the value's words, so its keys are among the value's: `keys @> fragment keys`
+- reps_search_keys(gym, columns, texts): the keys of each text for its column, from pg_trgm's trigrams of its
+  upper case; reps_search_fragment_keys(gym, column, fragment): those of the trigrams inside the fragment's
+  words only. A fragment found in a value (upper case both) has its words inside the value's words, so
+  its inner trigrams are among the value's: `keys @> fragment keys`
   holds for every match, and only the LIKE it sits beside decides. A fragment with no three-letter run
-  ("a", "jo", "@x") has no keys; it is searched among the gym's own leads (lead_gym_created_id_idx).
+  ("a", "jo", "@x") has no keys; it is searched among the gym's own leads (an index on the gym).
 - lead_search_keys_idx: reps_lead_search_keys(gym, first_name, last_name, email, phone) for the gyms'
   searches (reps_lead_matches()), without fastupdate: no pending list that every gym's inserts share.
 - lead_platform_search_keys_idx: the same keys without a gym, for the platform's searches across gyms (the
@@ -41,14 +42,28 @@ BEGIN
     RETURN ARRAY(
         SELECT pg_catalog.hashtextextended(pg_catalog.concat(gym, ':', field.name, ':', trigram), 0)
         FROM ROWS FROM (pg_catalog.unnest(columns), pg_catalog.unnest(texts)) AS field(name, text),
-             pg_catalog.unnest(public.show_trgm(pg_catalog.upper(field.text))) AS trigram
-        WHERE pg_catalog.strpos(trigram, ' ') OPERATOR(pg_catalog.=) 0);
+             pg_catalog.unnest(public.show_trgm(pg_catalog.upper(field.text))) AS trigram);
 END $$;
 
 CREATE FUNCTION reps_lead_search_keys(gym uuid, first_name text, last_name text, email text, phone text)
 RETURNS bigint[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT public.reps_search_keys(gym, '{first_name,last_name,email,phone}', ARRAY[first_name, last_name, email, phone])
 $$;
+
+-- A fragment's keys: those of the trigrams inside its words (not padded at a word's edge, which in a value may
+-- be the middle of a longer word), taken as a word's trigrams less those of its first and last two letters
+-- (padded ones only; once pg_trgm hashes a multibyte trigram, its padding can no longer be seen).
+CREATE FUNCTION reps_search_fragment_keys(gym uuid, column_name text, fragment text) RETURNS bigint[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN ARRAY(
+        WITH words AS (
+            SELECT word FROM regexp_split_to_table(upper(fragment), '[^[:alnum:]]+') AS word WHERE length(word) >= 3)
+        SELECT unnest(public.reps_search_keys(gym, ARRAY[column_name], ARRAY[word])) FROM words
+        EXCEPT
+        SELECT unnest(public.reps_search_keys(gym, ARRAY[column_name, column_name], ARRAY[left(word, 2), right(word, 2)]))
+        FROM words);
+END $$;
 
 CREATE INDEX lead_search_keys_idx ON leads_lead
     USING gin (reps_lead_search_keys(gym_id, first_name, last_name, email, phone)) WITH (fastupdate = off);
@@ -59,6 +74,7 @@ CREATE INDEX lead_platform_search_keys_idx ON leads_lead
 NO_KEYS_SQL = """
 DROP INDEX lead_platform_search_keys_idx;
 DROP INDEX lead_search_keys_idx;
+DROP FUNCTION reps_search_fragment_keys(uuid, text, text);
 DROP FUNCTION reps_lead_search_keys(uuid, text, text, text, text);
 DROP FUNCTION reps_search_keys(uuid, text[], text[]);
 """
@@ -106,11 +122,11 @@ BEGIN
             -- The fragment anywhere, its own wildcards taken literally (as Django's contains lookups do).
             likes := likes || format(CASE WHEN column_name = 'phone' THEN '%I LIKE %L' ELSE 'upper(%I) LIKE upper(%L)' END,
                 column_name, '%' || replace(replace(replace(fragment, '\', '\\'), '%', '\%'), '_', '\_') || '%');
-            IF cardinality(public.reps_search_keys(NULL, ARRAY[column_name], ARRAY[fragment])) = 0 THEN
+            IF cardinality(public.reps_search_fragment_keys(NULL, column_name, fragment)) = 0 THEN
                 clause_keyed := false;
             END IF;
             keys := keys || format('public.reps_lead_search_keys(gym_id, first_name, last_name, email, phone)'
-                || ' @> public.reps_search_keys($1, %L, %L)', ARRAY[column_name], ARRAY[fragment]);
+                || ' @> public.reps_search_fragment_keys($1, %L, %L)', column_name, fragment);
         END LOOP;
         IF clause_keyed THEN
             keyed := true;

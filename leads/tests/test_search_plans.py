@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from accounts.tests.factories import UserFactory
 from leads.imports import import_leads
@@ -119,3 +121,36 @@ def test_an_import_refreshes_the_statistics_the_search_plans_with(gym):
         cursor.execute("SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'leads_lead'"
                        " AND attname = 'last_name'")
         assert "Vandersloot" in cursor.fetchone()[0]
+
+
+NAME_LETTERS = "abcxyzÄäÖöÜüßéÉñÑçøÅİıŁłΣσςЖж'- 09"
+
+
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_fragment_of_a_name_or_email_finds_its_lead_in_its_gym_only(gym, other_gym, data):
+    """The keys of a fragment are among those of every value it is part of, whatever the letters: a search
+    finds what LIKE finds (any case), in the gym's own leads and, for the platform, in every gym's."""
+    name = data.draw(st.text(NAME_LETTERS, min_size=1, max_size=14).filter(str.strip))
+    column = data.draw(st.sampled_from(["first_name", "last_name", "email"]))
+    value = getattr(Lead(first_name=name, last_name=name, email=f"{name}@example.com"), column)
+    start = data.draw(st.integers(0, len(value) - 1))
+    fragment = value[start:data.draw(st.integers(start + 1, len(value)))].strip()
+    fragment = data.draw(st.sampled_from([fragment, fragment.upper(), fragment.lower()]))
+    if not fragment or len(fragment.split()) > 1 or re.fullmatch(r"[\d\s()+.\-/]+", fragment):
+        return  # several words, or a phone's search: other properties
+    with transaction.atomic():
+        mine = Lead.objects.create(gym=gym, first_name=name, last_name=name, email=f"{name}@example.com",
+                                   phone="+12125550100")
+        theirs = Lead.objects.create(gym=other_gym, first_name=name, last_name=name, email=f"{name}@example.com",
+                                     phone="+12125550100")
+        with connection.cursor() as cursor:  # LIKE's answer, with the database's upper() ("ß" stays "ß")
+            cursor.execute("SELECT strpos(upper(%s), upper(%s)) > 0", [value, fragment])
+            [expected] = cursor.fetchone()
+        with transaction.atomic(), gym_scope(gym):
+            found = set(Lead.objects.for_gym(gym).matching(fragment).values_list("pk", flat=True))
+        assert found == ({mine.pk} if expected else set()), (value, fragment)
+        platform = set(Lead.objects.unscoped().matching(fragment).values_list("pk", flat=True))
+        assert platform == ({mine.pk, theirs.pk} if expected else set()), (value, fragment)
+        transaction.set_rollback(True)

@@ -55,7 +55,7 @@ BUDGETS = {"search": 20, "prioritized": 10, "call metrics": 30, "upcoming calls"
            "conflict check": 2, "cached": 2, "invalidate": 1, "API page": 30, "API list": 7, "API filtered": 20,
            "API detail": 6, "API deep page": 30, "API cursor": 10, "write": 2, "cached hit": 0.3, "cached API": 3,
            "workspace page": 300, "workspace search": 500}
-GROUPS = ("api_pages", "common_path", "searches", "aggregates", "policy_cost", "appointments_and_details",
+GROUPS = ("api_pages", "common_path", "searches", "search_isolation", "aggregates", "policy_cost", "appointments_and_details",
           "invalidation", "workspace_pages")
 
 
@@ -280,6 +280,53 @@ class Command(BaseCommand):
             self.compare(f"lead search: {label} ({term!r})", lambda term=term: list(repository.search(term)),
                          "ILIKE without an index", naive(term.replace("-", "")), BUDGETS["search"])
 
+    # Leads of the search-isolation scenarios: a name, an email and an area code no generated lead has.
+    ISOLATION_TERMS = [("name", "zebulonqx"), ("email", "zqmail"), ("phone", "808-555")]
+
+    def search_isolation(self, own=200, others=10):
+        """A search in the largest gym, alone with its matches, then with `others` gyms holding as many each
+        (10x its own in all), then alone again: a search reads its own gym's index entries only (issue 20)."""
+        gyms = list(Gym.objects.filter(name__startswith="Generated gym ").exclude(pk=self.gym.pk)
+                    .order_by("name").values_list("pk", flat=True)[:others])
+
+        def add(gym_ids):
+            with connection.cursor() as cursor:
+                cursor.execute("""
+                    INSERT INTO leads_lead (id, gym_id, first_name, last_name, email, phone, status, source, notes,
+                                            engagement_score, do_not_call, consent_source, created_at, updated_at)
+                    SELECT gen_random_uuid(), g, 'Zebulonqx', 'Bench', 'zebulon.zqmail' || s || '@example.com',
+                           '+1808555' || lpad(s::text, 4, '0'), 'new', 'bench', '', 0, false, '', now(), now()
+                    FROM unnest(%s::uuid[]) AS g, generate_series(1, %s) AS s""", [gym_ids, own])
+                cursor.execute("ANALYZE leads_lead")
+
+        def remove(gym_ids):
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM leads_lead WHERE source = 'bench' AND gym_id = ANY(%s)", [gym_ids])
+                cursor.execute("ANALYZE leads_lead")
+
+        searches = {label: self.api_get(f"/api/v1/leads/?search={term}") for label, term in self.ISOLATION_TERMS}
+        alone = {label: [] for label in searches}
+        beside = {label: [] for label in searches}
+        add([self.gym.pk])  # the platform's login: these statements are the bench's, not the application's
+        try:
+            for round_ in range(3):  # alone, beside, alone, beside, alone, beside: the machine's drift is shared
+                for label, search in searches.items():
+                    alone[label].append(timed(search, max(5, self.runs // 3)))
+                add(gyms)
+                for label, search in searches.items():
+                    beside[label].append(timed(search, max(5, self.runs // 3)))
+                remove(gyms)
+        finally:
+            remove(gyms + [self.gym.pk])
+        for label, term in self.ISOLATION_TERMS:
+            mine = statistics.median(sample[0] for sample in beside[label])
+            theirs = statistics.median(sample[0] for sample in alone[label])
+            self.rows.append({"scenario": f"search {label} {term!r}, 10x matches elsewhere", "median_ms": mine,
+                              "p95_ms": max(sample[1] for sample in beside[label]), "sql": beside[label][0][2],
+                              "naive": "the same, no other gym's match", "naive_median_ms": theirs,
+                              "naive_sql": alone[label][0][2], "budget_ms": None,
+                              "isolation_ratio": round(mine / theirs, 2)})
+
     def aggregates(self):
         plain_leads, cached_leads = LeadRepository(self.gym), CachedLeadRepository(self.gym)
         plain_calls = CallRepository(self.gym)
@@ -459,7 +506,7 @@ class Command(BaseCommand):
                 f"{row['scenario']:<46}{fmt(row['median_ms'], 9)}{fmt(row['p95_ms'], 9)}"
                 f"{row['sql'] if row['sql'] is not None else '':>5}{row['budget_ms'] or '':>8}   {row['naive']:<36}"
                 f"{fmt(row['naive_median_ms'], 10)}{row['naive_sql'] if row['naive_sql'] is not None else '':>6}"
-                f"{(f'{ratio:.0f}x' if ratio else ''):>8}"
+                f"{(f'{ratio:.2f}x' if ratio and ratio < 10 else f'{ratio:.0f}x' if ratio else ''):>8}"
             )
         path = Path(settings.BASE_DIR) / output
         path.parent.mkdir(parents=True, exist_ok=True)
