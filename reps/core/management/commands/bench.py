@@ -309,7 +309,7 @@ class Command(BaseCommand):
         beside = {label: [] for label in searches}
         add([self.gym.pk])  # the platform's login: these statements are the bench's, not the application's
         try:
-            for round_ in range(3):  # alone, beside, alone, beside, alone, beside: the machine's drift is shared
+            for _ in range(3):  # alone, beside, alone, beside, alone, beside: the machine's drift is shared
                 for label, search in searches.items():
                     alone[label].append(timed(search, max(5, self.runs // 3)))
                 add(gyms)
