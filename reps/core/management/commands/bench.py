@@ -305,8 +305,8 @@ class Command(BaseCommand):
                 cursor.execute("ANALYZE leads_lead")
 
         searches = {label: self.api_get(f"/api/v1/leads/?search={term}") for label, term in self.ISOLATION_TERMS}
-        alone = {label: [] for label in searches}
-        beside = {label: [] for label in searches}
+        alone: dict[str, list[Any]] = {label: [] for label in searches}
+        beside: dict[str, list[Any]] = {label: [] for label in searches}
         add([self.gym.pk])  # the platform's login: these statements are the bench's, not the application's
         try:
             for _ in range(3):  # alone, beside, alone, beside, alone, beside: the machine's drift is shared
