@@ -116,7 +116,7 @@ def test_lead_search_reaches_the_gyms_trigram_keys_at_100000_leads():
                 inner = [plan for plan in plans if "FROM public.leads_lead WHERE gym_id IS NOT DISTINCT FROM" in plan]
                 assert len(inner) == 1 and "Bitmap Index Scan on lead_search_keys_idx" in inner[0], plans
                 # The gym in the index condition: its keys are the gym's (leads migration 0010).
-                assert "Index Cond: (reps_search_keys(gym_id, " in inner[0], inner[0]
+                assert "Index Cond: (public.reps_search_keys(gym_id, " in inner[0], inner[0]
                 assert "Seq Scan" not in inner[0] and "lead_gym_" not in inner[0], inner[0]
             # A rare term, newest first: the keys again, not a walk through the gym's leads.
             plans.clear()
