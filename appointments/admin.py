@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from calls.admin import calls_named
 from leads.admin import LeadSearchMixin
-from reps.core.admin import local_time_column
+from reps.core.admin import When, local_time_column
 from reps.core.transitions import StatusTransitionAdminMixin
 from reps.tenancy.admin import TenantAdmin
 
@@ -16,14 +16,15 @@ from .services import APPOINTMENT_TRANSITIONS
 class AppointmentAdmin(StatusTransitionAdminMixin, LeadSearchMixin, TenantAdmin):
     list_display = (local_time_column("scheduled_time", "scheduled time"), local_time_column("end_time", "end time"),
                     "title", "lead", "staff", "status", "branch", "gym")
-    list_filter = ("status", "gym")
+    # When: upcoming by default (no date hierarchy: its years and months were a pass over the table).
+    list_filter = (When, "status", "gym")
     list_select_related = ("gym", "lead", "staff", "branch")
-    # The latest first: the model's order (the earliest first) opened on the first appointment ever booked.
-    ordering = ("-scheduled_time",)
     search_fields = ("title", "lead__first_name", "lead__last_name", "lead__phone")
     autocomplete_fields = ("gym", "lead", "staff", "branch", "call")
-    date_hierarchy = "scheduled_time"
     status_transitions = APPOINTMENT_TRANSITIONS
+
+    def get_ordering(self, request: Any) -> Any:
+        return When.ordering(request)
 
     def get_queryset(self, request: Any) -> Any:
         # An appointment's name has its time on its gym's clock: on its page and in the autocomplete of a

@@ -1,15 +1,24 @@
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import F
+from django.db.models import F, Q
 
 from leads.admin import LeadSearchMixin
-from reps.core.admin import READABLE_JSON, local_time_column
+from reps.core.admin import READABLE_JSON, CallWhen, local_time_column
 from reps.core.transitions import StatusTransitionAdminMixin
-from reps.tenancy.admin import TenantAdmin, TenantInline
+from reps.tenancy.admin import BoundedListAdmin, TenantAdmin, TenantInline
 
 from .models import CallLog, CallTranscript, Campaign, VoiceWebhookEvent
 from .services import CALL_TRANSITIONS
+
+
+def platform_id_search(field: str, search_term: str) -> Q:
+    """Calls whose voice-platform id is the term or begins with it (one word): through the id's unique
+    index (its pattern operator class, calls migration 0007), not a pass over every call."""
+    term = search_term.strip()
+    if not term or len(term.split()) != 1:
+        return Q(pk__in=[])
+    return Q(**{field: term}) | Q(**{f"{field}__startswith": term})
 
 
 def calls_named() -> Any:
@@ -35,18 +44,23 @@ class CallTranscriptInline(TenantInline):
 class CallLogAdmin(StatusTransitionAdminMixin, LeadSearchMixin, TenantAdmin):
     list_display = (local_time_column("start_time", "start time"), "lead", "status", "outcome", "duration",
                     "is_ai_call", "campaign", "gym")
-    list_filter = ("status", "outcome", "is_ai_call", "gym")
+    # When: a range of start (no date hierarchy: its years and months were a pass over 5,000,000 calls).
+    list_filter = (CallWhen, "status", "outcome", "is_ai_call", "gym")
     list_select_related = ("gym", "lead", "campaign")
     # Newest first; calls not started yet (no start time) after them, as a lead's page lists its calls.
     # (Django takes expressions here; its type stubs do not say so.)
     ordering = (F("start_time").desc(nulls_last=True), "-created_at")  # type: ignore[assignment]
     search_fields = ("retell_call_id", "lead__first_name", "lead__last_name", "lead__phone")
+    search_help_text = ("The lead's name, email or phone in any format, or the voice platform's call id (or its"
+                        " beginning). Filter by a gym first to search only its calls.")
     autocomplete_fields = ("gym", "lead", "campaign")
-    date_hierarchy = "start_time"
     inlines = [CallTranscriptInline]
     status_transitions = CALL_TRANSITIONS
     status_description = "call status"  # as the API's errors say
     formfield_overrides = READABLE_JSON  # the platform's analysis
+
+    def own_search(self, request: Any, search_term: str) -> Q:
+        return platform_id_search("retell_call_id", search_term)
 
     def get_queryset(self, request: Any) -> Any:
         # A call's name is its lead's, at its gym's time: on its page and in the autocomplete of an
@@ -56,13 +70,21 @@ class CallLogAdmin(StatusTransitionAdminMixin, LeadSearchMixin, TenantAdmin):
 
 
 @admin.register(CallTranscript)
-class CallTranscriptAdmin(TenantAdmin):
+class CallTranscriptAdmin(LeadSearchMixin, TenantAdmin):
     list_display = ("call", "gym", "created_at")
     list_select_related = ("gym", "call__lead", "call__gym")  # the call's name
     ordering = ("-created_at",)
-    search_fields = ("content", "call__retell_call_id")
+    # Found by their call, not by their words: a LIKE over every transcript's text read 300,000 of them
+    # (2.3 s at generate_data's size); a call's page shows its transcript.
+    lead_field = "call__lead"
+    search_fields = ("call__retell_call_id", "call__lead__first_name", "call__lead__last_name",
+                     "call__lead__phone")
+    search_help_text = "The call's lead (name, email or phone in any format) or the voice platform's call id."
     formfield_overrides = READABLE_JSON
     autocomplete_fields = ("gym", "call")
+
+    def own_search(self, request: Any, search_term: str) -> Q:
+        return platform_id_search("call__retell_call_id", search_term)
 
     def formfield_for_foreignkey(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
         if db_field.name == "call":
@@ -71,11 +93,20 @@ class CallTranscriptAdmin(TenantAdmin):
 
 
 @admin.register(VoiceWebhookEvent)
-class VoiceWebhookEventAdmin(admin.ModelAdmin):
-    """Every event the voice platform sent; unmatched ones wait here for review."""
+class VoiceWebhookEventAdmin(BoundedListAdmin):
+    """Every event the voice platform sent (three a call); unmatched ones wait here for review."""
 
     list_display = ("received_at", "event", "platform_call_id", "status", "gym", "call_log")
     list_filter = ("status", "event")
     list_select_related = ("gym", "call_log__lead", "call_log__gym")  # the call's name
+    ordering = ("-id",)  # the newest first, by the primary key's index (ids are given in order of arrival)
     search_fields = ("platform_call_id",)
+    search_help_text = "The voice platform's call id, or its beginning."
     readonly_fields = ("received_at", "platform_call_id", "event", "payload", "gym", "call_log", "status")
+
+    def get_search_results(self, request: Any, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        # The id or its beginning, through the (platform_call_id, event) unique index: the id as given
+        # in any collation, its beginning where the database's collation is C (as `make` creates it).
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(platform_id_search("platform_call_id", search_term)), False

@@ -81,11 +81,13 @@ class CallLog(TenantModel):
                 name="calllog_end_after_start",
                 violation_error_message="A call cannot end before it starts.",
             ),
-            # The voice platform's ids are global, so one id is one call.
+            # The voice platform's ids are global, so one id is one call. The pattern operator class: the
+            # admin's search finds a call by its id's beginning too (LIKE 'call_8f3%'), in any collation.
             models.UniqueConstraint(
                 fields=["retell_call_id"],
                 condition=Q(retell_call_id__isnull=False),
                 name="calllog_retell_call_id_key",
+                opclasses=["varchar_pattern_ops"],
                 violation_error_message="A call with this voice-platform id exists already.",
             ),
             same_gym_key("calllog"),
@@ -95,6 +97,9 @@ class CallLog(TenantModel):
             # metrics(): the month's calls, their durations and outcomes, from the index alone.
             models.Index(fields=["gym", "start_time"], include=["duration", "outcome"], name="calllog_gym_start_idx"),
             models.Index(fields=["lead", "-start_time"], name="calllog_lead_start_idx"),
+            # The platform admin's list of every gym's calls, newest first, not started yet after them.
+            models.Index(F("start_time").desc(nulls_last=True), F("created_at").desc(), F("id").desc(),
+                         name="calllog_start_created_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -111,6 +116,10 @@ class CallTranscript(TenantModel):
     utterances = models.JSONField(
         default=list, blank=True, help_text='[{"role": "agent" | "user", "content": "..."}, ...]'
     )
+
+    class Meta:
+        # The platform admin's list, newest first.
+        indexes = [models.Index(fields=["-created_at", "-id"], name="calltranscript_created_id_idx")]
 
     def __str__(self):
         return f"Transcript: {self.call}"

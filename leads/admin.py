@@ -11,41 +11,60 @@ from appointments.models import Appointment
 from calls.models import CallLog
 from reps.core.admin import local_time_column
 from reps.core.transitions import StatusTransitionAdminMixin
-from reps.tenancy.admin import ReadOnlyTenantInline, TenantAdmin, TenantInline
+from reps.tenancy.admin import ReadOnlyTenantInline, TenantAdmin, TenantInline, filtered_gym_id
 
 from .models import Lead, LeadImport, LeadQualification, LeadTag, LeadTagAssignment
 from .querysets import SearchTooLong
 from .services import LEAD_TRANSITIONS
 
 
-def leads_matching(request: Any, leads: Any, term: str) -> Any:
-    """The API's search (LeadQuerySet.matching); one it cannot run (too many words) is the list's "bad
-    filter" answer, with the reason, not a 500."""
+def leads_matching(request: Any, leads: Any, term: str, lead: str | None = None) -> Any:
+    """The API's search (LeadQuerySet.matching), or with `lead` the condition on rows whose lead it finds
+    (matching_condition); one it cannot run (too many words) is the list's "bad filter" answer, with the
+    reason, not a 500."""
     try:
-        return leads.matching(term)
+        return leads.matching(term) if lead is None else leads.matching_condition(term, lead)
     except SearchTooLong as error:
         messages.error(request, str(error))
         raise IncorrectLookupParameters(str(error)) from None
+
+
+def leads_of_list(request: Any) -> Any:
+    """The leads a platform admin list searches: its gym's when it is filtered to one (that gym's index
+    entries only), every gym's otherwise."""
+    gym_id = filtered_gym_id(request)
+    return Lead.objects.unscoped() if gym_id is None else Lead.objects.unscoped().for_gym(gym_id)
 
 
 class LeadSearchMixin(admin.ModelAdmin):
     """Finds a row by its lead the way the API's lead search does.
 
     The search_fields through the lead (lead__first_name, lead__phone...) are not searched as written, where
-    "555-1299" finds no +12125551299: a row matches when its lead is among Lead.objects.matching() (the words
-    in its name or email, or a phone fragment in any format, through the leads' trigram indexes). The row's
-    own search_fields are searched too, each word in any of them.
+    "555-1299" finds no +12125551299: a row matches when its lead (`lead_field`) is among
+    Lead.objects.matching() (the words in its name or email, or a phone fragment in any format, through the
+    leads' trigram indexes). The row's own search_fields are searched too, each word in any of them
+    (own_search(), which a big table's admin replaces with what its indexes find).
     """
+
+    lead_field = "lead"
 
     def get_search_results(self, request: Any, queryset: Any, search_term: str) -> tuple[Any, bool]:
         if not search_term.strip():
             return queryset, False
-        condition = Q(lead__in=leads_matching(request, Lead.objects.unscoped(), search_term).values("pk"))
-        own_fields = [field for field in self.get_search_fields(request) if not field.startswith("lead__")]
-        if own_fields:  # each word in one of them
-            condition |= Q(*(Q(*((f"{field}__icontains", word) for field in own_fields), _connector=Q.OR)
-                             for word in search_term.split()))
-        return queryset.filter(condition), any(lookup_spawns_duplicates(self.opts, field) for field in own_fields)
+        by_lead = leads_matching(request, leads_of_list(request), search_term, lead=self.lead_field)
+        return queryset.filter(by_lead | self.own_search(request, search_term)), \
+            any(lookup_spawns_duplicates(self.opts, field) for field in self.own_search_fields(request))
+
+    def own_search_fields(self, request: Any) -> list[str]:
+        return [field for field in self.get_search_fields(request) if not field.startswith(f"{self.lead_field}__")]
+
+    def own_search(self, request: Any, search_term: str) -> Q:
+        """Each word of the term in one of the row's own search fields (none: nothing)."""
+        own_fields = self.own_search_fields(request)
+        if not own_fields:
+            return Q(pk__in=[])
+        return Q(*(Q(*((f"{field}__icontains", word) for field in own_fields), _connector=Q.OR)
+                   for word in search_term.split()))
 
 
 class LeadQualificationInline(TenantInline):
@@ -86,13 +105,13 @@ class AppointmentInline(ReadOnlyTenantInline):
 class LeadAdmin(StatusTransitionAdminMixin, TenantAdmin):
     list_display = ("full_name", "phone", "email", "status", "source", "gym", "branch",
                     local_time_column("created_at", "created at"))
-    list_filter = ("status", "source", "gym")
+    # A range of creation (no date hierarchy: its years and months were a pass over every gym's leads).
+    list_filter = ("status", "source", ("created_at", admin.DateFieldListFilter), "gym")
     list_select_related = ("gym", "branch")
-    ordering = ("-created_at",)
+    ordering = ("-created_at",)  # lead_created_idx (with the admin's -pk)
     # Searched as the API searches (get_search_results); naming them shows the search box.
     search_fields = ("first_name", "last_name", "email", "phone")
     autocomplete_fields = ("gym", "branch")
-    date_hierarchy = "created_at"
     inlines = [LeadQualificationInline, LeadTagAssignmentInline, CallLogInline, AppointmentInline]
     status_transitions = LEAD_TRANSITIONS
 
@@ -104,7 +123,8 @@ class LeadAdmin(StatusTransitionAdminMixin, TenantAdmin):
         """
         if not search_term.strip():
             return queryset, False
-        return leads_matching(request, queryset, search_term), False
+        gym_id = filtered_gym_id(request)  # then the list is that gym's: its own index entries
+        return leads_matching(request, queryset if gym_id is None else queryset.for_gym(gym_id), search_term), False
 
 
 @admin.register(LeadTag)

@@ -76,6 +76,8 @@ class Lead(TenantModel):
             # functions).
             # lead_dashboard(): conversion by source and counts by status from the index alone.
             models.Index(fields=["gym", "source", "status"], name="lead_gym_source_status_idx"),
+            # The platform admin's list of every gym's leads, newest first (its order, then the admin's -pk).
+            models.Index(fields=["-created_at", "-id"], name="lead_created_id_idx"),
         ]
 
     def __str__(self):
@@ -132,6 +134,8 @@ class LeadTagAssignment(TenantModel):
                 violation_error_message="The lead already has this tag.",
             ),
         ]
+        # The platform admin's list, newest first.
+        indexes = [models.Index(fields=["-created_at", "-id"], name="leadtagassign_created_id_idx")]
 
     def __str__(self):
         return f"{self.lead} / {self.tag}"
@@ -159,7 +163,11 @@ class LeadQualification(TenantModel):
                 violation_error_message="The score must be between 0 and 100.",
             ),
         ]
-        indexes = [models.Index(fields=["gym", "-score"], name="leadqual_gym_score_idx")]
+        indexes = [
+            models.Index(fields=["gym", "-score"], name="leadqual_gym_score_idx"),
+            # The platform admin's list, newest first.
+            models.Index(fields=["-created_at", "-id"], name="leadqual_created_id_idx"),
+        ]
 
     def __str__(self):
         return f"Qualification of {self.lead} ({self.score})"

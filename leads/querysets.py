@@ -32,10 +32,15 @@ LEAD_DASHBOARD = cache.namespace("lead_dashboard", 300)
 
 
 MAX_SEARCH_WORDS, MAX_SEARCH_CHARACTERS = 10, 200
-# The expression of lead_platform_search_keys_idx (leads migration 0010), written as the index has it.
+# The expressions of lead_platform_search_keys_idx and lead_search_keys_idx (leads migration 0010), written as
+# the indexes have them.
 SEARCH_KEYS_FIELD: Any = ArrayField(BigIntegerField())
 PLATFORM_SEARCH_KEYS = Func(Value(None), F("first_name"), F("last_name"), F("email"), F("phone"),
                             function="reps_lead_search_keys", output_field=SEARCH_KEYS_FIELD)
+GYM_SEARCH_KEYS = Func(F("gym_id"), F("first_name"), F("last_name"), F("email"), F("phone"),
+                       function="reps_lead_search_keys", output_field=SEARCH_KEYS_FIELD)
+# A platform search (the admin's) with more matches than this is a broad one (see _matching()).
+BROAD_SEARCH_MATCHES = 2_000
 
 
 class IdIn(Func):
@@ -112,23 +117,60 @@ class LeadQuerySet(TenantQuerySet):
                                [json.dumps(clauses), limit])
                 found, ids = cursor.fetchone()
             return self.filter(IdIn(F("pk"), Value(ids, output_field=TextField()))) if found else self.none()
-        # No gym's transaction: a login that row-level security does not apply to (the platform's, a
-        # shell) reads the table itself, through the trigram keys of every gym (lead_platform_search_keys_idx);
-        # the application's own login sees no rows here.
-        condition = Q()
+        if limit is not None:
+            keyed, _ = self._platform_conditions(clauses, "")
+            return self.filter(pk__in=self.filter(keyed).order_by("-created_at", "-id").values("id")[:limit])
+        return self.filter(self.matching_condition(query))
+
+    def matching_condition(self, query: str, lead: str = "") -> Q:
+        """For the platform's lists (the admin), with a login that row-level security does not apply to: a
+        condition on rows whose lead (the relation `lead`, "lead" or "call__lead"; "" for the leads
+        themselves) is one that matching() finds among this queryset's leads.
+
+        The keys carry no statistics, so the planner cannot tell "555" (every lead's phone) from a name
+        only one lead has: it read all 1,000,000 matches of "555" through the index and sorted them for a
+        page of 100 (2.4 s), and a list of calls searched a subquery of leads for each call (10 s). So the
+        matches are found first, through the keys, up to a bound: a narrow search is its leads' ids, looked
+        up by id (or by the lead, for calls); a broad one is the LIKEs alone on the row's lead, whose
+        columns have statistics, so a list walks its order and tests each row's lead (there are more than
+        BROAD_SEARCH_MATCHES to find: a page is near). That broad condition is on the lead's own columns
+        only: this queryset's filters (its gym's, for_gym()) must be the list's too.
+        """
+        clauses = self._search_clauses((query or "").strip())
+        prefix = f"{lead}__" if lead else ""
+        if transaction_gym(self.db) is not None:  # under row-level security: the gym's own search
+            return Q(**{f"{prefix}pk__in": self.matching(query).values("pk")})
+        if not clauses or not all(clauses):
+            return Q(**{f"{prefix}pk__in": []})
+        keyed, likes = self._platform_conditions(clauses, "")
+        found = list(self.filter(keyed).order_by().values_list("pk", flat=True)[:BROAD_SEARCH_MATCHES + 1])
+        if len(found) <= BROAD_SEARCH_MATCHES:
+            return Q(**{f"{prefix}pk__in": found})
+        return self._platform_conditions(clauses, prefix)[1]
+
+    def _platform_conditions(self, clauses: list[list[tuple[str, str]]], prefix: str) -> tuple[Q, Q]:
+        """(keyed, likes): the search's condition through the trigram keys of every gym
+        (lead_platform_search_keys_idx), or of the one gym of a for_gym() queryset (lead_search_keys_idx),
+        and the same by its LIKEs alone, on the lead at `prefix`."""
+        gym_id = self._gym_id
+        keyed, likes_only = Q(), Q()
         for clause in clauses:
             keys, likes = Q(), Q()
             for column, text in clause:
-                keys |= Q(DataContains(PLATFORM_SEARCH_KEYS, RawSQL(
-                    "reps_search_fragment_keys(NULL, %s, %s)", [column, text], SEARCH_KEYS_FIELD)))
-                likes |= Q(**{f"{column}__{'contains' if column == 'phone' else 'icontains'}": text})
+                if gym_id is None:
+                    keys |= Q(DataContains(PLATFORM_SEARCH_KEYS, RawSQL(
+                        "reps_search_fragment_keys(NULL, %s, %s)", [column, text], SEARCH_KEYS_FIELD)))
+                else:
+                    keys |= Q(DataContains(GYM_SEARCH_KEYS, RawSQL(
+                        "reps_search_fragment_keys(%s::uuid, %s, %s)", [str(gym_id), column, text],
+                        SEARCH_KEYS_FIELD)))
+                likes |= Q(**{f"{prefix}{column}__{'contains' if column == 'phone' else 'icontains'}": text})
             # (keys and likes): a LIKE's match has the keys, so that is the likes alone, with the keys'
             # index scan to find them (see migration 0010); a fragment without a three-letter run has none.
             has_keys = all(re.search(r"[^\W_]{3}", text) for _, text in clause)
-            condition &= (keys & likes) if has_keys else likes
-        matches = self.filter(condition)
-        return matches if limit is None else self.filter(
-            pk__in=matches.order_by("-created_at", "-id").values("id")[:limit])
+            keyed &= (keys & likes) if has_keys else likes
+            likes_only &= likes
+        return keyed, likes_only
 
     @classmethod
     def _search_clauses(cls, query: str) -> list[list[tuple[str, str]]]:

@@ -15,7 +15,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -47,6 +46,7 @@ from leads.models import Lead, LeadImport, LeadTag
 from leads.services import LEAD_TRANSITIONS, delete_lead, save_lead
 from leads.tasks import import_upload
 from notifications.models import Notification
+from reps.core.admin import CallWhen, When
 from reps.core.permissions import EVERYONE, MANAGERS, OWNER, role_of
 from reps.core.phones import display_phone
 from reps.core.transitions import StatusTransitionAdminMixin
@@ -380,48 +380,6 @@ class LeadImportAdmin(WorkspaceAdmin):
 
 # ---------------------------------------------------------------------------------------------------- calls
 
-class When(admin.SimpleListFilter):
-    """Upcoming (the default), today, this week (the gym's), past, or all."""
-
-    title = "when"
-    parameter_name = "when"
-    field = "scheduled_time"
-    default = "upcoming"
-
-    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
-        return [("upcoming", "Upcoming"), ("today", "Today"), ("week", "This week"), ("past", "Past"),
-                ("all", "All")]
-
-    def value(self) -> Any:
-        value = super().value() or self.default
-        if value not in {lookup for lookup, _ in self.lookup_choices}:
-            raise IncorrectLookupParameters(f"{value!r} is not a choice of when.")
-        return value
-
-    def choices(self, changelist: Any) -> Any:
-        for lookup, title in self.lookup_choices:
-            yield {"selected": self.value() == lookup, "display": title,
-                   "query_string": changelist.get_query_string({self.parameter_name: lookup})}
-
-    def queryset(self, request: Any, queryset: Any) -> Any:
-        now = timezone.localtime()
-        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        week = today - datetime.timedelta(days=today.weekday())
-        ranges = {"upcoming": (now, None), "today": (today, today + datetime.timedelta(days=1)),
-                  "week": (week, week + datetime.timedelta(days=7)), "past": (None, now)}
-        start, end = ranges.get(self.value(), (None, None))
-        if start is not None:
-            queryset = queryset.filter(**{f"{self.field}__gte": start})
-        if end is not None:
-            queryset = queryset.filter(**{f"{self.field}__lt": end})
-        return queryset
-
-
-class CallWhen(When):
-    field = "start_time"
-    default = "all"
-
-
 @admin.register(Campaign, site=site)
 class CampaignAdmin(WorkspaceAdmin):
     list_display = ("name", "status", "starts_on", "ends_on")
@@ -517,8 +475,7 @@ class AppointmentAdmin(StatusTransitionAdminMixin, WorkspaceAdmin):
     list_per_page = 50
 
     def get_ordering(self, request: HttpRequest) -> Any:
-        # Upcoming ones soonest first; past ones latest first.
-        return ("-scheduled_time",) if request.GET.get("when") in ("past", "all") else ("scheduled_time",)
+        return When.ordering(request)
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
         term = search_term.strip()

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from appointments.tests.factories import AppointmentFactory
 from calls.tests.factories import CallLogFactory
@@ -29,15 +30,18 @@ def listed(client, **params):
     return response
 
 
-def test_the_list_shows_the_latest_first_on_each_gyms_clock(admin_client, jane):
+def test_the_list_shows_the_upcoming_soonest_first_and_all_the_latest_first_on_each_gyms_clock(admin_client, jane):
     old = AppointmentFactory(lead=jane, staff=None,
                              scheduled_time=datetime.datetime(2020, 1, 6, 15, tzinfo=datetime.UTC))
     late = AppointmentFactory(lead=jane, staff=None, scheduled_time=MOMENT,
                               end_time=MOMENT + datetime.timedelta(hours=1))
+    soon, later = (AppointmentFactory(lead=jane, staff=None, scheduled_time=timezone.now() + datetime.timedelta(days=days))
+                   for days in (1, 9))
 
-    response = listed(admin_client)
-
-    assert list(response.context["cl"].result_list) == [late, old]
+    assert list(listed(admin_client).context["cl"].result_list) == [soon, later]  # the work ahead
+    assert list(listed(admin_client, when="past").context["cl"].result_list) == [late, old]
+    response = listed(admin_client, when="all")
+    assert list(response.context["cl"].result_list) == [later, soon, late, old]
     page = response.content.decode()
     assert "2026-01-14 22:30 EST" in page and "2026-01-14 23:30 EST" in page
     assert "2020-01-06 10:00 EST" in page

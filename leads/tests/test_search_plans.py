@@ -102,7 +102,8 @@ def test_the_search_keeps_its_plan_without_statistics(gym, other_gym, api_client
             answer = client.get("/api/v1/leads/", {"search": term, "page_size": 20})
         assert answer.status_code == 200 and answer.json()["count"] == count, answer.content
         for plan in [plan for plan in plans if "leads_lead" in plan]:
-            assert "Seq Scan on leads_lead" not in plan and "Join Filter" not in plan, plan
+            # (leads_lead itself: a small tag table's sequential scan is no harm)
+            assert not re.search(r"Seq Scan on leads_lead\b", plan) and "Join Filter" not in plan, plan
         searched = [plan for plan in plans if INNER in plan]
         assert len(searched) == 1 and re.search(index, searched[0]), searched
         # The function's rows are read by one statement of their own, joined to nothing.
