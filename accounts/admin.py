@@ -3,6 +3,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from rest_framework.authtoken.models import TokenProxy
 
+from reps.tenancy.admin import BoundedListAdmin, GymFilter, gym_filter_media
+
 from .models import ApiToken, Role, User, UserProfile
 
 # DRF's token admin shows live keys; the API's tokens are accounts.ApiToken now, kept hashed.
@@ -10,7 +12,7 @@ admin.site.unregister(TokenProxy)
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(BoundedListAdmin):
     """Who has which API tokens, and when they were last used; a key is never shown (only its hash is kept)."""
 
     list_display = ("name", "user", "created", "expiry", "last_used_at")
@@ -41,11 +43,11 @@ class UserEditForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(BoundedListAdmin, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
     list_display = ("email", "first_name", "last_name", "gym", "role", "is_active", "is_staff", "is_superuser")
-    list_filter = ("is_active", "is_staff", "is_superuser", "role", "gym")
+    list_filter = ("is_active", "is_staff", "is_superuser", "role", ("gym", GymFilter))
     list_select_related = ("gym", "role")
     search_fields = ("email", "first_name", "last_name", "gym__name")
     ordering = ("email",)
@@ -61,6 +63,10 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "gym", "role", "password1", "password2")}),)
 
+    @property
+    def media(self):
+        return super().media + gym_filter_media(self)
+
 
 @admin.register(Role)
 class RoleAdmin(admin.ModelAdmin):
@@ -68,7 +74,7 @@ class RoleAdmin(admin.ModelAdmin):
 
 
 @admin.register(UserProfile)
-class UserProfileAdmin(admin.ModelAdmin):
+class UserProfileAdmin(BoundedListAdmin):
     list_display = ("user", "job_title", "phone")
     ordering = ("user__email",)
     list_select_related = ("user",)

@@ -11,6 +11,10 @@ from reps.tenancy.admin import BoundedListAdmin, TenantAdmin, TenantInline
 from .models import CallLog, CallTranscript, Campaign, VoiceWebhookEvent
 from .services import CALL_TRANSITIONS
 
+# The voice platform's call ids ("call_" and 32 hex digits): a term like one is not a lead's name or phone
+# (its digits would match phones).
+PLATFORM_CALL_ID_PREFIX = "call_"
+
 
 def platform_id_search(field: str, search_term: str) -> Q:
     """Calls whose voice-platform id is the term or begins with it (one word): through the id's unique
@@ -62,6 +66,9 @@ class CallLogAdmin(StatusTransitionAdminMixin, LeadSearchMixin, TenantAdmin):
     def own_search(self, request: Any, search_term: str) -> Q:
         return platform_id_search("retell_call_id", search_term)
 
+    def searches_leads(self, search_term: str) -> bool:
+        return not search_term.strip().startswith(PLATFORM_CALL_ID_PREFIX)
+
     def get_queryset(self, request: Any) -> Any:
         # A call's name is its lead's, at its gym's time: on its page and in the autocomplete of an
         # appointment's call too. All of list_select_related: the list adds it only to a queryset that
@@ -85,6 +92,9 @@ class CallTranscriptAdmin(LeadSearchMixin, TenantAdmin):
 
     def own_search(self, request: Any, search_term: str) -> Q:
         return platform_id_search("call__retell_call_id", search_term)
+
+    def searches_leads(self, search_term: str) -> bool:
+        return not search_term.strip().startswith(PLATFORM_CALL_ID_PREFIX)
 
     def formfield_for_foreignkey(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
         if db_field.name == "call":

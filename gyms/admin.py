@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from reps.core.cache import everything, invalidate_after
-from reps.tenancy.admin import TenantAdmin
+from reps.tenancy.admin import BoundedListAdmin, TenantAdmin
 
 from .models import (
     AISettings,
@@ -27,7 +27,7 @@ class VoiceSettingsInline(admin.StackedInline):
 
 
 @admin.register(Gym)
-class GymAdmin(admin.ModelAdmin):
+class GymAdmin(BoundedListAdmin):
     list_display = ("name", "email", "phone", "timezone", "country_code", "is_active", "created_at")
     list_filter = ("is_active", "country_code")
     search_fields = ("name", "email", "phone")

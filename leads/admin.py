@@ -51,9 +51,16 @@ class LeadSearchMixin(admin.ModelAdmin):
     def get_search_results(self, request: Any, queryset: Any, search_term: str) -> tuple[Any, bool]:
         if not search_term.strip():
             return queryset, False
+        own = self.own_search(request, search_term)
+        if not self.searches_leads(search_term):
+            return queryset.filter(own), False
         by_lead = leads_matching(request, leads_of_list(request), search_term, lead=self.lead_field)
-        return queryset.filter(by_lead | self.own_search(request, search_term)), \
+        return queryset.filter(by_lead | own), \
             any(lookup_spawns_duplicates(self.opts, field) for field in self.own_search_fields(request))
+
+    def searches_leads(self, search_term: str) -> bool:
+        """Whether the term is looked for in the leads too (not if it can only be a row's own value)."""
+        return True
 
     def own_search_fields(self, request: Any) -> list[str]:
         return [field for field in self.get_search_fields(request) if not field.startswith(f"{self.lead_field}__")]
@@ -157,10 +164,9 @@ class LeadImportAdmin(TenantAdmin):
 
     list_display = ("source_name", "gym", "status", "rows_processed", "rows_total", "created_count", "error_count",
                     "attempts", "created_at", "finished_at")
-    list_filter = ("status", "gym")
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter), "gym")
     list_select_related = ("gym",)
     search_fields = ("source_name",)
-    date_hierarchy = "created_at"
     # The file itself (up to 10 MB of leads' details) is not shown.
     exclude = ("text",)
 

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from leads.admin import LeadSearchMixin
-from reps.core.admin import local_time_column
+from reps.core.admin import SendWhen, local_time_column
 from reps.tenancy.admin import TenantAdmin
 
 from .choices import NotificationStatus
@@ -15,11 +15,11 @@ from .models import Notification, NotificationTemplate
 class NotificationAdmin(LeadSearchMixin, TenantAdmin):
     list_display = (local_time_column("send_at", "send at"), "kind", "channel", "status", "to", "lead", "attempts",
                     local_time_column("sent_at", "sent at"), "gym")
-    list_filter = ("status", "channel", "kind", "gym")
+    # When: a range of send_at (no date hierarchy: its years and months were a pass over the table).
+    list_filter = (SendWhen, "status", "channel", "kind", "gym")
     list_select_related = ("gym", "lead")
     search_fields = ("to", "lead__first_name", "lead__last_name", "lead__phone", "lead__email")
     autocomplete_fields = ("gym", "lead", "appointment")
-    date_hierarchy = "send_at"
     readonly_fields = ("key", "to", "subject", "body", "attempts", "claimed_until", "sent_at", "provider_id",
                        "reason")
     actions = ["send_again"]

@@ -164,6 +164,8 @@ class Notification(TenantModel):
             models.Index(fields=["gym", "send_at"], condition=Q(status__in=OPEN_STATUSES), name="notification_due_idx"),
             models.Index(fields=["appointment", "-send_at"], name="notification_appointment_idx"),
             models.Index(fields=["lead", "-send_at"], name="notification_lead_idx"),
+            # The platform admin's list of every gym's notifications, the latest first.
+            models.Index(fields=["-send_at", "-id"], name="notification_send_id_idx"),
         ]
 
     def __str__(self):

@@ -98,6 +98,27 @@ class CallWhen(When):
     default = "all"
 
 
+class SendWhen(When):
+    """Notifications by when they are (or were) to be sent: all of them by default, the latest first."""
+
+    field = "send_at"
+    default = "all"
+
+
+class Topic(admin.SimpleListFilter):
+    """The outbox's topics, as its subscribers name them (the choices of a topic's filter were every
+    message's topic, read from the whole outbox, which keeps every message)."""
+
+    title = "topic"
+    parameter_name = "topic"
+
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
+        return [(topic, topic) for topic in sorted({topic for topic, _ in outbox.SUBSCRIBERS})]
+
+    def queryset(self, request: Any, queryset: Any) -> Any:
+        return queryset.filter(topic=self.value()) if self.value() else queryset
+
+
 class ReadableJSONField(forms.JSONField):
     """JSON shown indented, an item a line: a call's utterances are not one line of 5,000 characters."""
 
@@ -114,8 +135,9 @@ READABLE_JSON: dict[type[models.Field], dict[str, Any]] = {models.JSONField: {"f
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(TenantAdmin):
     list_display = ("topic", "gym", "created_at", "state", "attempts", "next_attempt_at", "sent_at", "failed_at")
-    ordering = ("-created_at",)  # the newest first (the model keeps the oldest first, the order of delivery)
-    list_filter = (DeliveryState, "topic", "gym")
+    # The newest first (the model keeps the oldest first, the order of delivery): outbox_created_id_idx.
+    ordering = ("-created_at",)
+    list_filter = (DeliveryState, Topic, "gym")
     readonly_fields = ("created_at",)
     actions = ["retry_delivery"]
 

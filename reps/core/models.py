@@ -201,6 +201,8 @@ class OutboxMessage(TenantModel):
         indexes = [
             models.Index(fields=["gym", "created_at"], condition=Q(sent_at__isnull=True, failed_at__isnull=True),
                          name="outbox_pending_idx"),
+            # The platform admin's list, the newest first (the outbox keeps every message).
+            models.Index(fields=["-created_at", "-id"], name="outbox_created_id_idx"),
         ]
 
     @property

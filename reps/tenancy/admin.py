@@ -176,7 +176,7 @@ class GymFilter(admin.FieldListFilter):
                 self.gym_id = uuid.UUID(str(value))
             except ValueError:
                 raise IncorrectLookupParameters(f"{values!r} is not one gym's id.") from None
-        self.gym = field.related_model._default_manager.unscoped().filter(pk=self.gym_id).first() \
+        self.gym = field.related_model._default_manager.filter(pk=self.gym_id).first() \
             if self.gym_id else None
         self.model_name = (model._meta.app_label, model._meta.model_name, field.name)
 
@@ -192,6 +192,13 @@ class GymFilter(admin.FieldListFilter):
                "query_string": changelist.get_query_string(remove=[self.lookup_kwarg]),
                "chosen_query_string": changelist.get_query_string({self.lookup_kwarg: "GYM_ID"}),
                "gym": self.gym, "source": self.model_name}
+
+
+def gym_filter_media(model_admin: admin.ModelAdmin) -> forms.Media:
+    """What the gym filter's box needs on a list's page: the admin's autocomplete (select2) and what opens
+    the chosen gym's list."""
+    autocomplete = AutocompleteSelect(model_admin.model._meta.get_field("gym"), model_admin.admin_site).media
+    return autocomplete + forms.Media(js=["reps/gym_filter.js"])
 
 
 class TenantAdmin(BoundedListAdmin):
@@ -212,9 +219,7 @@ class TenantAdmin(BoundedListAdmin):
 
     @property
     def media(self) -> forms.Media:
-        # The gym filter's box: the admin's autocomplete (select2) and what opens the chosen gym's list.
-        autocomplete = AutocompleteSelect(self.model._meta.get_field("gym"), self.admin_site).media
-        return super().media + autocomplete + forms.Media(js=["reps/gym_filter.js"])
+        return super().media + gym_filter_media(self)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
