@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib import admin
 from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.models import Q
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from django_redis import get_redis_connection
 from prometheus_client import REGISTRY
@@ -47,6 +49,7 @@ from leads.services import change_lead_status, create_lead, update_lead
 from reps.core.cache import everything, invalidate, shared
 from reps.core.management.commands.generate_data import NAMESPACE
 from reps.core.pagination import encode_cursor
+from reps.tenancy.admin import TenantAdmin
 from reps.tenancy.database import gym_scope
 
 # The budgets of issues 8 and 16, in ms (medians in the largest gym). Issue 16 set the common path's beside
@@ -54,9 +57,9 @@ from reps.tenancy.database import gym_scope
 BUDGETS = {"search": 20, "prioritized": 10, "call metrics": 30, "upcoming calls": 5, "dashboard": 40,
            "conflict check": 2, "cached": 2, "invalidate": 1, "API page": 30, "API list": 7, "API filtered": 20,
            "API detail": 6, "API deep page": 30, "API cursor": 10, "write": 2, "cached hit": 0.3, "cached API": 3,
-           "workspace page": 300, "workspace search": 500}
+           "workspace page": 300, "workspace search": 500, "admin page": 300, "admin search": 500}
 GROUPS = ("api_pages", "common_path", "searches", "search_isolation", "aggregates", "policy_cost", "appointments_and_details",
-          "invalidation", "workspace_pages")
+          "invalidation", "workspace_pages", "platform_admin")
 
 
 def free_port():
@@ -262,6 +265,36 @@ class Command(BaseCommand):
             ("workspace: staff", "/workspace/accounts/user/", "workspace page"),
         ]:
             self.compare(name, page(url), "", None, BUDGETS[budget], runs=max(5, self.runs // 3))
+
+    def platform_admin(self):
+        """Every list of the platform admin (/admin/), and its searches, as platform staff open them across
+        every gym (issue 21's budgets), and the largest gym's through the gym filter."""
+        staff = User.objects.filter(email="bench-admin@generated.test").first() or User.objects.create_superuser(
+            "bench-admin@generated.test", uuid.uuid4().hex)
+        browser = Client()
+        browser.force_login(staff, backend="accounts.authentication.GymUserBackend")
+        lead = Lead.objects.unscoped().filter(gym=self.gym).order_by("created_at").first()
+        mine = {"gym__id__exact": str(self.gym.pk)}
+
+        def page(url, params):
+            def get():
+                response = browser.get(url, params)
+                assert response.status_code == 200, (url, params, response.status_code)
+            get.is_api_request = True  # type: ignore[attr-defined]  # a request: it opens its own transaction
+            return get
+
+        for model, model_admin in admin.site._registry.items():
+            name = f"admin: {model._meta.app_label}.{model._meta.model_name}"
+            url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+            asked = [("", {}, "admin page")]
+            if model_admin.search_fields:
+                asked += [(" ?q=smith", {"q": "smith"}, "admin search"), (" ?q=555-01", {"q": "555-01"}, "admin search"),
+                          (" ?q=a lead's email", {"q": lead.email}, "admin search")]
+            if isinstance(model_admin, TenantAdmin) and model in (Lead, CallLog, Appointment):
+                asked += [(" largest gym", mine, "admin page"), (" largest gym ?q=smith", {**mine, "q": "smith"},
+                                                                  "admin search")]
+            for suffix, params, budget in asked:
+                self.compare(name + suffix, page(url, params), "", None, BUDGETS[budget], runs=max(3, self.runs // 10))
 
     def searches(self):
         repository = Lead.objects.for_gym(self.gym)
