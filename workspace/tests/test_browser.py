@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from accounts.tests.factories import PASSWORD, UserFactory
 from calls.models import CallLog
 
 from .browser import a_working_gym, people, sign_in
@@ -56,3 +57,26 @@ def test_a_sales_person_signs_in_finds_a_lead_by_phone_reads_its_call_queues_a_c
     expect(page.locator("[data-figure=leads_created]")).to_have_text("4")
     expect(page.locator("figure.chart svg")).to_have_count(3)
     expect(page.locator(".upcoming")).to_contain_text("Gym tour")
+
+
+def test_platform_staff_find_a_gym_in_the_admins_gym_filter_and_list_only_its_calls(page):
+    """The platform admin's gym filter (reps.tenancy.admin.GymFilter): a box that finds gyms as one types
+    (the admin's autocomplete), and a gym chosen in it opens the list of that gym's rows."""
+    alpha = people(a_working_gym("Alpha Fitness", "0101"), "alpha")
+    people(a_working_gym("Beta Barbell", "0102"), "beta")
+    staff = UserFactory(gym=None, role=None, is_staff=True, is_superuser=True, email="platform@reps.test")
+
+    page.goto("/admin/login/")
+    page.fill("#id_username", staff.email)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.goto("/admin/calls/calllog/")
+    expect(page.locator("#result_list tbody tr")).to_have_count(2)  # both gyms' calls
+
+    page.click(".reps-gym-filter .select2-selection")
+    page.fill(".select2-search__field", "Alph")
+    page.click(".select2-results__option >> text=Alpha Fitness")
+    page.wait_for_url(re.compile(rf"gym__id__exact={alpha['lead'].gym_id}"))
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    expect(page.locator("#result_list")).to_contain_text("Alphalead Searched")
+    expect(page.locator(".reps-gym-filter .select2-selection")).to_contain_text("Alpha Fitness")
