@@ -183,7 +183,7 @@ class GymFilter(admin.FieldListFilter):
         self.lookup_kwarg = GYM_FILTER_PARAMETER if field_path == "gym" else f"{field_path}__id__exact"
         super().__init__(field, request, params, model, model_admin, field_path)
         self.title = "gym"
-        values = self.used_parameters.get(self.lookup_kwarg) or []
+        values: list[Any] = list(self.used_parameters.get(self.lookup_kwarg) or [])  # type: ignore[arg-type]
         self.gym_id: uuid.UUID | None = None
         if values:
             try:
@@ -195,7 +195,7 @@ class GymFilter(admin.FieldListFilter):
             if self.gym_id else None
         self.model_name = (model._meta.app_label, model._meta.model_name, field.name)
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:
         return [self.lookup_kwarg]
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:

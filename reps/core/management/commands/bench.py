@@ -286,7 +286,7 @@ class Command(BaseCommand):
         for model, model_admin in admin.site._registry.items():
             name = f"admin: {model._meta.app_label}.{model._meta.model_name}"
             url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-            asked = [("", {}, "admin page")]
+            asked: list[tuple[str, dict[str, str], str]] = [("", {}, "admin page")]
             if model_admin.search_fields:
                 asked += [(" ?q=smith", {"q": "smith"}, "admin search"), (" ?q=555-01", {"q": "555-01"}, "admin search"),
                           (" ?q=a lead's email", {"q": lead.email}, "admin search")]
