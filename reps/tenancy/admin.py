@@ -111,6 +111,10 @@ class CountedChangeList(ChangeList):
         super().get_results(request)
         if not getattr(self.paginator, "exact", True):
             self.result_count = AtLeast(self.paginator.stop_after)
+        if not self.query and not self.has_active_filters:
+            # Nothing filtered: its count is the whole list's (the search box said "1,000+ results (Show
+            # all)", a link to the same page, having counted no whole table).
+            self.full_result_count = self.result_count
 
 
 class BoundedListAdmin(admin.ModelAdmin):
