@@ -115,7 +115,7 @@ class LeadAdmin(StatusTransitionAdminMixin, TenantAdmin):
     # A range of creation (no date hierarchy: its years and months were a pass over every gym's leads).
     list_filter = ("status", "source", ("created_at", admin.DateFieldListFilter), "gym")
     list_select_related = ("gym", "branch")
-    ordering = ("-created_at",)  # lead_created_idx (with the admin's -pk)
+    ordering = ("-created_at",)  # lead_created_id_idx (with the admin's -pk)
     # Searched as the API searches (get_search_results); naming them shows the search box.
     search_fields = ("first_name", "last_name", "email", "phone")
     autocomplete_fields = ("gym", "branch")

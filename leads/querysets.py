@@ -39,7 +39,7 @@ PLATFORM_SEARCH_KEYS = Func(Value(None), F("first_name"), F("last_name"), F("ema
                             function="reps_lead_search_keys", output_field=SEARCH_KEYS_FIELD)
 GYM_SEARCH_KEYS = Func(F("gym_id"), F("first_name"), F("last_name"), F("email"), F("phone"),
                        function="reps_lead_search_keys", output_field=SEARCH_KEYS_FIELD)
-# A platform search (the admin's) with more matches than this is a broad one (see _matching()).
+# A platform search (the admin's) with more matches than this is a broad one (see matching_condition()).
 BROAD_SEARCH_MATCHES = 2_000
 
 
@@ -142,7 +142,7 @@ class LeadQuerySet(TenantQuerySet):
             return Q(**{f"{prefix}pk__in": self.matching(query).values("pk")})
         if not clauses or not all(clauses):
             return Q(**{f"{prefix}pk__in": []})
-        keyed, likes = self._platform_conditions(clauses, "")
+        keyed, _ = self._platform_conditions(clauses, "")
         found = list(self.filter(keyed).order_by().values_list("pk", flat=True)[:BROAD_SEARCH_MATCHES + 1])
         if len(found) <= BROAD_SEARCH_MATCHES:
             return Q(**{f"{prefix}pk__in": found})

@@ -184,7 +184,7 @@ class GymFilter(admin.FieldListFilter):
 
     def __init__(self, field: Any, request: HttpRequest, params: Any, model: Any, model_admin: Any,
                  field_path: str) -> None:
-        self.lookup_kwarg = GYM_FILTER_PARAMETER if field_path == "gym" else f"{field_path}__id__exact"
+        self.lookup_kwarg = f"{field_path}__id__exact"  # GYM_FILTER_PARAMETER
         super().__init__(field, request, params, model, model_admin, field_path)
         self.title = "gym"
         values: list[Any] = list(self.used_parameters.get(self.lookup_kwarg) or [])  # type: ignore[arg-type]
