@@ -137,12 +137,16 @@ class BoundedListAdmin(admin.ModelAdmin):
 
     def get_paginator(self, request: HttpRequest, queryset: Any, per_page: int, orphans: int = 0,
                       allow_empty_first_page: bool = True) -> CountThatStops:
+        # A list's page and search (?p=, ?q=), or an autocomplete's (?page=, ?term=: another row's form
+        # asking for this model's rows, 20 at a time).
         try:
-            number = max(int(request.GET.get(PAGE_VAR, 1)), 1)
+            number = max(int(request.GET.get(PAGE_VAR) or request.GET.get("page") or 1), 1)
         except ValueError:
             number = 1
         limit = self.count_limit
-        if request.GET.get(SEARCH_VAR, "").strip() and self.search_count_limit is not None:
+        if "term" in request.GET:  # an autocomplete only asks whether more follow (a call's: 2 s to 1,000)
+            limit = 0
+        elif request.GET.get(SEARCH_VAR, "").strip() and self.search_count_limit is not None:
             limit = self.search_count_limit
         return RowsByIdPages(queryset, per_page, max(limit, (number + 1) * per_page))
 
