@@ -56,7 +56,7 @@ def test_bench_runs_every_scenario_and_writes_json(tmp_path, settings):
                      "cached prioritized leads, hit (API)", "workspace: dashboard", "workspace: leads",
                      "workspace: lead search '555-01'", "workspace: a lead's page and timeline", "workspace: agenda, this week",
                      "admin: calls.calllog", "admin: calls.calllog ?q=555-01", "admin: leads.lead largest gym ?q=smith",
-                     "admin: appointments.appointment ?q=a lead's email"]:
+                     "admin: appointments.appointment ?q=a lead's email", "admin: an appointment's call box 'smith'"]:
         assert expected in names
     assert [(row["scenario"], row["naive"]) for row in results["results"] if row["median_ms"] is None] == []
     assert results["largest_gym"] == {"leads": 2000, "calls": 6000}
