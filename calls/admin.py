@@ -25,6 +25,19 @@ def platform_id_search(field: str, search_term: str) -> Q:
     return Q(**{field: term}) | Q(**{f"{field}__startswith": term})
 
 
+class PlatformIdSearchMixin(LeadSearchMixin):
+    """A call's rows found by their lead (LeadSearchMixin) or by the call's platform id (`platform_id_field`);
+    a term like a platform id is searched as one only."""
+
+    platform_id_field = "retell_call_id"
+
+    def own_search(self, request: Any, search_term: str) -> Q:
+        return platform_id_search(self.platform_id_field, search_term)
+
+    def searches_leads(self, search_term: str) -> bool:
+        return not search_term.strip().startswith(PLATFORM_CALL_ID_PREFIX)
+
+
 def calls_named() -> Any:
     """Calls with what their names show loaded (the lead, the gym's zone): the queryset of a form's call field."""
     return CallLog.objects.unscoped().select_related("lead", "gym")
@@ -45,7 +58,7 @@ class CallTranscriptInline(TenantInline):
 
 
 @admin.register(CallLog)
-class CallLogAdmin(StatusTransitionAdminMixin, LeadSearchMixin, TenantAdmin):
+class CallLogAdmin(StatusTransitionAdminMixin, PlatformIdSearchMixin, TenantAdmin):
     list_display = (local_time_column("start_time", "start time"), "lead", "status", "outcome", "duration",
                     "is_ai_call", "campaign", "gym")
     # When: a range of start (no date hierarchy: its years and months were a pass over 5,000,000 calls).
@@ -63,12 +76,6 @@ class CallLogAdmin(StatusTransitionAdminMixin, LeadSearchMixin, TenantAdmin):
     status_description = "call status"  # as the API's errors say
     formfield_overrides = READABLE_JSON  # the platform's analysis
 
-    def own_search(self, request: Any, search_term: str) -> Q:
-        return platform_id_search("retell_call_id", search_term)
-
-    def searches_leads(self, search_term: str) -> bool:
-        return not search_term.strip().startswith(PLATFORM_CALL_ID_PREFIX)
-
     def get_queryset(self, request: Any) -> Any:
         # A call's name is its lead's, at its gym's time: on its page and in the autocomplete of an
         # appointment's call too. All of list_select_related: the list adds it only to a queryset that
@@ -77,24 +84,18 @@ class CallLogAdmin(StatusTransitionAdminMixin, LeadSearchMixin, TenantAdmin):
 
 
 @admin.register(CallTranscript)
-class CallTranscriptAdmin(LeadSearchMixin, TenantAdmin):
+class CallTranscriptAdmin(PlatformIdSearchMixin, TenantAdmin):
     list_display = ("call", "gym", "created_at")
     list_select_related = ("gym", "call__lead", "call__gym")  # the call's name
     ordering = ("-created_at",)
     # Found by their call, not by their words: a LIKE over every transcript's text read 300,000 of them
     # (2.3 s at generate_data's size); a call's page shows its transcript.
-    lead_field = "call__lead"
+    lead_field, platform_id_field = "call__lead", "call__retell_call_id"
     search_fields = ("call__retell_call_id", "call__lead__first_name", "call__lead__last_name",
                      "call__lead__phone")
     search_help_text = "The call's lead (name, email or phone in any format) or the voice platform's call id."
     formfield_overrides = READABLE_JSON
     autocomplete_fields = ("gym", "call")
-
-    def own_search(self, request: Any, search_term: str) -> Q:
-        return platform_id_search("call__retell_call_id", search_term)
-
-    def searches_leads(self, search_term: str) -> bool:
-        return not search_term.strip().startswith(PLATFORM_CALL_ID_PREFIX)
 
     def formfield_for_foreignkey(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
         if db_field.name == "call":

@@ -159,9 +159,10 @@ class BoundedListAdmin(admin.ModelAdmin):
         and sort by any column: a sort of 5,000,000 calls by their start took 9 s)."""
         repeated = [name for name in request.GET if len(request.GET.getlist(name)) > 1]
         page, order = request.GET.get(PAGE_VAR, "1"), request.GET.get(ORDER_VAR, "")
-        columns = ["action_checkbox", *self.get_list_display(request)]  # the selection box's is the first
+        # The columns as the list numbers them: the selection box first, where there are actions.
+        columns = [*(["action_checkbox"] if self.get_actions(request) else []), *self.get_list_display(request)]
         sortable = self.get_sortable_by(request)
-        allowed = {str(number) for number, column in enumerate(columns) if number and column in sortable}
+        allowed = {str(number) for number, column in enumerate(columns) if column in sortable}
         if repeated or not page.isdigit() or (order and not all(
                 part.removeprefix("-") in allowed for part in order.split("."))):
             raise IncorrectLookupParameters("A parameter given twice, or a page or order this list has not.")

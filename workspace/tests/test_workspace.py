@@ -522,6 +522,11 @@ def test_a_lists_query_string_is_one_it_understands_or_a_clear_refusal(client, g
         response = client.get(page, query)
         assert response.status_code == 302 and response["Location"].endswith("?e=1"), query  # "bad filter"
     assert client.get(leads, {"status__exact": "new", "o": "-2"}).status_code == 200
+    # A list without actions (no selection box) numbers its columns from its first: the calls by their start.
+    calls = page_of(CallLog, "changelist")
+    for order in ("0", "-0", "1.-2"):
+        assert client.get(calls, {"o": order}).status_code == 200, order
+    assert client.get(calls, {"o": "7"})["Location"].endswith("?e=1")  # it has seven columns, 0 to 6
 
 
 def test_an_action_on_a_malformed_id_is_refused_with_a_message(client, gym, staff_of):
